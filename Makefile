@@ -1,0 +1,34 @@
+# jobline: `make run` starts a server with demo data; `make test` runs every check and test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test check format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## start jobline on http://127.0.0.1:8000 with its data in ./.jobline
+	$(BIN)/jobline serve
+
+check: $(STAMP)  ## formatting, lint, types
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: check  ## check + the whole suite (PostgreSQL tests need 127.0.0.1:5432; CI=true makes that a must)
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP)  ## performance numbers (see bench/README.md)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""The ASGI application: every front-end mounted over one store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from jobline.api import errors, v1
+from jobline.api.auth import store_of
+from jobline.api.limits import BodyLimit
+from jobline.settings import Settings
+from jobline.store import Store, migrate
+
+
+def create_app(store: Store, settings: Settings) -> FastAPI:
+    """The jobline HTTP application over ``store`` (which the caller opens and closes)."""
+    app = FastAPI(
+        title="jobline",
+        summary="A multi-user job service with a first-class job history.",
+        version="0.1.0",
+    )
+    app.state.store = store
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(v1.router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
+    app.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    return app
+
+
+def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+def readyz(request: Request) -> JSONResponse:
+    """Ready when the database answers and its schema is at the newest revision."""
+    store = store_of(request)
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        revision = migrate.current(store.engine)
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+    if revision != migrate.head():
+        reason = f"schema at {revision}, expected {migrate.head()}: run 'jobline db upgrade'"
+        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+    return JSONResponse({"status": "ready", "schema": revision})

@@ -1,0 +1,57 @@
+"""Persistence: the database (SQLAlchemy Core) and the blob store, behind one ``Store``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from jobline.errors import ServiceUnavailable
+from jobline.store.blobs import BlobStore
+from jobline.store.engine import make_engine
+
+
+class Store:
+    """The database engine and the blob store of one jobline installation.
+
+    ``work_arrived`` is set whenever inputs are queued, so an embedded worker in the same
+    process wakes at once instead of on its next poll.
+    """
+
+    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.work_arrived = threading.Event()
+
+    @classmethod
+    def open(cls, database_url: str, blob_dir: Path) -> Store:
+        return cls(make_engine(database_url), BlobStore(blob_dir))
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads, in one transaction."""
+        with _translated(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its first statement."""
+        with _translated(), self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise ServiceUnavailable(f"the database did not answer: {exc.orig}") from exc

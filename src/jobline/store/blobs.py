@@ -1,0 +1,43 @@
+"""The blob store: input and output bytes as files under the data directory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from jobline.errors import OutputNotFound
+
+
+class BlobStore:
+    """Files addressed by opaque keys (``<job uuid>/<random>``), grouped by job for cleanup."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def put(self, group: str, data: bytes) -> str:
+        """Store ``data`` and return its key; written to a temporary name, then renamed."""
+        key = f"{group}/{secrets.token_hex(12)}"
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return key
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise OutputNotFound(f"blob {key!r} is missing from the blob store") from exc
+
+    def delete_group(self, group: str) -> None:
+        shutil.rmtree(self._path(group), ignore_errors=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise OutputNotFound(f"blob key {key!r} is outside the blob store")
+        return path

@@ -1,0 +1,80 @@
+"""Models and their versions, as registered in the database."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from jobline.domain.records import InputSpec, Model, ModelVersion, OutputSpec
+from jobline.store.tables import model_versions, models
+
+
+def register(conn: Connection, name: str, description: str, version: ModelVersion) -> None:
+    """Create or refresh a model and one of its versions (what the code declares wins)."""
+    model_id = conn.execute(
+        select(models.c.id).where(models.c.identifier == version.model_identifier)
+    ).scalar()
+    if model_id is None:
+        model_id = conn.execute(
+            models.insert()
+            .values(identifier=version.model_identifier, name=name, description=description)
+            .returning(models.c.id)
+        ).scalar_one()
+    else:
+        conn.execute(
+            update(models).where(models.c.id == model_id).values(name=name, description=description)
+        )
+    values: dict[str, Any] = {
+        "inputs": [asdict(spec) for spec in version.inputs],
+        "outputs": [asdict(spec) for spec in version.outputs],
+        "timeout_seconds": version.timeout_seconds,
+        "entry_point": version.entry_point,
+    }
+    where = (model_versions.c.model_id == model_id, model_versions.c.version == version.version)
+    if conn.execute(select(model_versions.c.id).where(*where)).first() is None:
+        conn.execute(
+            model_versions.insert().values(model_id=model_id, version=version.version, **values)
+        )
+    else:
+        conn.execute(update(model_versions).where(*where).values(**values))
+
+
+def list_models(conn: Connection) -> list[Model]:
+    version_rows = conn.execute(
+        select(model_versions, models.c.identifier.label("model_identifier"))
+        .join(models, models.c.id == model_versions.c.model_id)
+        .order_by(model_versions.c.id)
+    ).all()
+    result = []
+    for row in conn.execute(select(models).order_by(models.c.identifier)):
+        versions = tuple(_version(v) for v in version_rows if v.model_id == row.id)
+        result.append(
+            Model(
+                id=row.id,
+                identifier=row.identifier,
+                name=row.name,
+                description=row.description,
+                versions=versions,
+            )
+        )
+    return result
+
+
+def get_model(conn: Connection, identifier: str) -> Model | None:
+    return next((m for m in list_models(conn) if m.identifier == identifier), None)
+
+
+def _version(row: Row[Any]) -> ModelVersion:
+    return ModelVersion(
+        model_identifier=row.model_identifier,
+        version=row.version,
+        inputs=tuple(
+            InputSpec(**{**spec, "media_types": tuple(spec["media_types"])}) for spec in row.inputs
+        ),
+        outputs=tuple(OutputSpec(**spec) for spec in row.outputs),
+        timeout_seconds=row.timeout_seconds,
+        entry_point=row.entry_point,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,166 @@
+"""The one function that answers a history query (DESIGN §3), for every front-end.
+
+Filters become bound parameters on the ``jobs`` table; the sort key is a whitelisted column
+with the serial as tie-breaker, so both offset pages and keyset cursors are stable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
+
+from jobline.domain.history import HistoryQuery, SortField, TimeField
+from jobline.domain.records import Page, Principal
+from jobline.store.jobs import job_record, job_select, visible_to
+from jobline.store.tables import UTCDateTime, accounts, jobs, models, users
+
+# Nullable sort columns are ordered as if a missing value were this one, so keyset
+# comparisons never meet NULL: unfinished jobs sort as "latest", missing times as -1.
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _coalesced(column: Any, missing: Any) -> ColumnElement[Any]:
+    return func.coalesce(column, literal(missing, column.type))
+
+
+SORT_COLUMNS: dict[SortField, ColumnElement[Any]] = {
+    SortField.identifier: jobs.c.identifier,
+    SortField.serial: jobs.c.id,
+    SortField.name: jobs.c.name,
+    SortField.submittedBy: _coalesced(jobs.c.key_prefix, ""),
+    SortField.user: jobs.c.username,
+    SortField.status: jobs.c.status,
+    SortField.createdAt: jobs.c.created_at,
+    SortField.updatedAt: jobs.c.updated_at,
+    SortField.submittedAt: jobs.c.submitted_at,
+    SortField.finishedAt: func.coalesce(jobs.c.finished_at, literal(_NEVER, UTCDateTime)),
+    SortField.total: jobs.c.total,
+    SortField.completed: jobs.c.succeeded,
+    SortField.failed: jobs.c.failed,
+    SortField.model: jobs.c.model_identifier,
+    SortField.elapsedTime: _coalesced(jobs.c.elapsed_seconds, -1.0),
+    SortField.queueTime: _coalesced(jobs.c.queue_seconds, -1.0),
+    SortField.cpuTime: jobs.c.cpu_seconds,
+}
+
+TIME_COLUMNS = {
+    TimeField.submitted: jobs.c.submitted_at,
+    TimeField.created: jobs.c.created_at,
+    TimeField.updated: jobs.c.updated_at,
+    TimeField.finished: jobs.c.finished_at,
+}
+
+
+def conditions(
+    query: HistoryQuery, principal: Principal, dialect: str
+) -> list[ColumnElement[bool]]:
+    """The WHERE clause of a history query, visibility included."""
+    where = [c for c in (visible_to(principal),) if c is not None]
+    where += _who(query) + _what(query) + _labels(query, dialect)
+    if query.statuses is not None:
+        where.append(jobs.c.status.in_(sorted(s.value for s in query.statuses)))
+    column = TIME_COLUMNS[query.time_field]
+    if query.start is not None:
+        where.append(column >= query.start)
+    if query.end is not None:
+        where.append(column <= query.end)
+    return where
+
+
+def _similar(column: Any, text: str) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = func.lower(column).contains(text.lower(), autoescape=True)
+    return result
+
+
+def _who(query: HistoryQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if query.users:
+        full_name = users.c.first_name + " " + users.c.last_name
+        matches = [
+            or_(*(_similar(col, name) for col in (users.c.username, full_name, users.c.email)))
+            for name in query.users
+        ]
+        where.append(jobs.c.user_id.in_(select(users.c.id).where(or_(*matches))))
+    if query.user_ids:
+        ids = select(users.c.id).where(users.c.identifier.in_(query.user_ids))
+        where.append(jobs.c.user_id.in_(ids))
+    if query.access_keys:
+        where.append(jobs.c.key_prefix.in_(query.access_keys))
+    if query.accounts:
+        ids = select(accounts.c.id).where(accounts.c.identifier.in_(query.accounts))
+        where.append(jobs.c.account_id.in_(ids))
+    return where
+
+
+def _what(query: HistoryQuery) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if query.models:
+        matches = [
+            or_(_similar(models.c.identifier, m), _similar(models.c.name, m)) for m in query.models
+        ]
+        where.append(jobs.c.model_id.in_(select(models.c.id).where(or_(*matches))))
+    if query.model_versions:
+        where.append(jobs.c.model_version.in_(query.model_versions))
+    if query.job_identifiers or query.serials:
+        where.append(
+            or_(
+                jobs.c.identifier.in_(query.job_identifiers) if query.job_identifiers else false(),
+                jobs.c.id.in_(query.serials) if query.serials else false(),
+            )
+        )
+    if query.name_contains:
+        where.append(_similar(jobs.c.name, query.name_contains))
+    return where
+
+
+def _labels(query: HistoryQuery, dialect: str) -> list[ColumnElement[bool]]:
+    if dialect == "postgresql":
+        return [jobs.c.labels.contains([label]) for label in query.labels]
+    where: list[ColumnElement[bool]] = []
+    for label in query.labels:
+        values = func.json_each(jobs.c.labels).table_valued("value")
+        where.append(exists(select(1).select_from(values).where(values.c.value == label)))
+    return where
+
+
+def page(conn: Connection, query: HistoryQuery, principal: Principal) -> Page:
+    """One page of the jobs ``principal`` may see that match ``query``."""
+    where = conditions(query, principal, conn.dialect.name)
+    key = SORT_COLUMNS[query.sort]
+    order = (key.desc(), jobs.c.id.desc()) if query.descending else (key.asc(), jobs.c.id.asc())
+    statement: Select[Any] = job_select().add_columns(key.label("sort_key")).where(*where)
+    if query.cursor is not None:
+        position = tuple_(key, jobs.c.id)
+        after = (query.cursor.key, query.cursor.serial)
+        statement = statement.where(position < after if query.descending else position > after)
+    statement = statement.order_by(*order).limit(query.per_page + 1).offset(query.offset)
+    rows = conn.execute(statement).all()
+    has_more = len(rows) > query.per_page
+    rows = rows[: query.per_page]
+    next_cursor = None
+    if has_more:
+        next_cursor = query.cursor_after(rows[-1].sort_key, rows[-1].id).encode()
+    total = None
+    if query.with_total:
+        total = conn.execute(select(func.count()).select_from(jobs).where(*where)).scalar_one()
+    return Page(
+        jobs=tuple(job_record(row) for row in rows),
+        has_more=has_more,
+        next_cursor=next_cursor,
+        total=total,
+        total_exact=total is not None,
+        echo=query.echo(),
+    )

@@ -1,0 +1,361 @@
+"""Jobs, their inputs and events: creation, reads, and every change of an input's status.
+
+A job's counters and status change in the same transaction as the input that moves them
+(``move_inputs``), so the counters always add up to the total and the status always agrees.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter as Tally
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, Select, select, update
+
+from jobline.domain.records import Event, Input, Job, OutputFile, Principal, Role
+from jobline.domain.status import (
+    COUNTER_OF,
+    Counters,
+    InputStatus,
+    JobStatus,
+    derive_job_status,
+)
+from jobline.store.tables import accounts, events, inputs, jobs, models, users
+
+
+@dataclass(frozen=True, slots=True)
+class NewInput:
+    source: str
+    parts: dict[str, str]  # input name -> blob key
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    identifier: str
+    name: str
+    description: str
+    account_id: int
+    user_id: int
+    username: str
+    key_prefix: str | None
+    model_id: int
+    model_identifier: str
+    model_version: str
+    explain: bool
+    timeout_seconds: float | None
+    args: dict[str, Any]
+    labels: tuple[str, ...]
+    inputs: tuple[NewInput, ...]
+    status: JobStatus = JobStatus.SUBMITTED
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_identifier() -> str:
+    return str(uuid.uuid4())
+
+
+def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
+    """Insert a job with all its inputs, queued; returns its serial."""
+    at = now()
+    count = len(new.inputs)
+    job_id: int = conn.execute(
+        jobs.insert()
+        .values(
+            identifier=new.identifier,
+            name=new.name,
+            description=new.description,
+            account_id=new.account_id,
+            user_id=new.user_id,
+            username=new.username,
+            key_prefix=new.key_prefix,
+            model_id=new.model_id,
+            model_identifier=new.model_identifier,
+            model_version=new.model_version,
+            explain=new.explain,
+            timeout_seconds=new.timeout_seconds,
+            args=new.args,
+            labels=list(new.labels),
+            status=new.status.value,
+            total=count,
+            queued=count,
+            created_at=at,
+            submitted_at=at,
+            updated_at=at,
+            submission_bytes=sum(i.size for i in new.inputs),
+        )
+        .returning(jobs.c.id)
+    ).scalar_one()
+    if new.inputs:
+        conn.execute(
+            inputs.insert(),
+            [
+                {
+                    "job_id": job_id,
+                    "source": item.source,
+                    "position": position,
+                    "status": InputStatus.QUEUED.value,
+                    "model_identifier": new.model_identifier,
+                    "parts": item.parts,
+                    "queued_at": at,
+                    "outputs": {},
+                    "files": [],
+                }
+                for position, item in enumerate(new.inputs)
+            ],
+        )
+    add_event(conn, job_id, actor, None, new.status, "job created", at)
+    return job_id
+
+
+def add_event(
+    conn: Connection,
+    job_id: int,
+    actor: str,
+    from_status: JobStatus | None,
+    to_status: JobStatus,
+    reason: str,
+    at: datetime | None = None,
+) -> None:
+    conn.execute(
+        events.insert().values(
+            job_id=job_id,
+            at=at or now(),
+            actor=actor,
+            from_status=from_status.value if from_status else None,
+            to_status=to_status.value,
+            reason=reason,
+        )
+    )
+
+
+def job_select() -> Select[Any]:
+    """The columns a Job record is built from (jobs with their model's name and user's id)."""
+    return (
+        select(
+            jobs,
+            models.c.name.label("model_name"),
+            users.c.identifier.label("user_identifier"),
+            accounts.c.identifier.label("account_identifier"),
+        )
+        .join(models, models.c.id == jobs.c.model_id)
+        .join(users, users.c.id == jobs.c.user_id)
+        .join(accounts, accounts.c.id == jobs.c.account_id)
+    )
+
+
+def get_job(conn: Connection, ref: str | int, principal: Principal | None = None) -> Job | None:
+    """A job by UUID or serial number, if ``principal`` (None: the system) may see it."""
+    query = job_select()
+    visibility = visible_to(principal) if principal is not None else None
+    if visibility is not None:
+        query = query.where(visibility)
+    if isinstance(ref, int) or ref.isdigit():
+        query = query.where(jobs.c.id == int(ref))
+    else:
+        query = query.where(jobs.c.identifier == ref.lower())
+    row = conn.execute(query).first()
+    return None if row is None else job_record(row)
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool] | None:
+    """The jobs a caller may see: its own (member), its account's (manager), all (admin)."""
+    user = principal.user
+    if user.role is Role.ADMIN:
+        return None
+    if user.role is Role.MANAGER:
+        return jobs.c.account_id == user.account_id
+    return jobs.c.user_id == user.id
+
+
+def job_record(row: Row[Any]) -> Job:
+    return Job(
+        id=row.id,
+        identifier=row.identifier,
+        name=row.name,
+        description=row.description,
+        model_identifier=row.model_identifier,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        account_identifier=row.account_identifier,
+        user_identifier=row.user_identifier,
+        username=row.username,
+        key_prefix=row.key_prefix,
+        explain=row.explain,
+        timeout_seconds=row.timeout_seconds,
+        args=row.args,
+        labels=tuple(row.labels),
+        status=JobStatus(row.status),
+        message=row.message,
+        counters=_counters(row),
+        created_at=row.created_at,
+        submitted_at=row.submitted_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        updated_at=row.updated_at,
+        queue_seconds=row.queue_seconds,
+        elapsed_seconds=row.elapsed_seconds,
+        cpu_seconds=row.cpu_seconds,
+        submission_bytes=row.submission_bytes,
+        result_bytes=row.result_bytes,
+    )
+
+
+def _counters(row: Row[Any]) -> Counters:
+    return Counters(
+        total=row.total,
+        queued=row.queued,
+        running=row.running,
+        succeeded=row.succeeded,
+        failed=row.failed,
+        canceled=row.canceled,
+        timed_out=row.timed_out,
+    )
+
+
+def list_inputs(conn: Connection, job_id: int) -> list[Input]:
+    rows = conn.execute(select(inputs).where(inputs.c.job_id == job_id).order_by(inputs.c.position))
+    return [input_record(row) for row in rows]
+
+
+def get_input(conn: Connection, input_id: int) -> Input | None:
+    row = conn.execute(select(inputs).where(inputs.c.id == input_id)).first()
+    return None if row is None else input_record(row)
+
+
+def input_record(row: Row[Any]) -> Input:
+    return Input(
+        id=row.id,
+        job_id=row.job_id,
+        source=row.source,
+        position=row.position,
+        status=InputStatus(row.status),
+        parts=dict(row.parts),
+        attempts=row.attempts,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cpu_seconds=row.cpu_seconds,
+        outputs=dict(row.outputs),
+        files=tuple(OutputFile(**f) for f in row.files),
+        error=row.error,
+    )
+
+
+def list_events(conn: Connection, job_id: int) -> list[Event]:
+    rows = conn.execute(select(events).where(events.c.job_id == job_id).order_by(events.c.id))
+    return [
+        Event(
+            id=r.id,
+            job_id=r.job_id,
+            at=r.at,
+            actor=r.actor,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            reason=r.reason,
+        )
+        for r in rows
+    ]
+
+
+def move_inputs(
+    conn: Connection,
+    job_id: int,
+    moves: Iterable[tuple[InputStatus, InputStatus]],
+    *,
+    actor: str,
+    reason: str = "",
+    cpu_seconds: float = 0.0,
+    result_bytes: int = 0,
+    started: bool = False,
+) -> JobStatus:
+    """Apply input status changes (already written to ``inputs``) to their job.
+
+    Adjusts the job's counters, CPU time and result size, derives its status and, when the
+    status changes, records the timestamps, the times and an event. Returns the new status.
+    """
+    tally: Tally[str] = Tally()
+    for old, new in moves:
+        tally[COUNTER_OF[old]] -= 1
+        tally[COUNTER_OF[new]] += 1
+    at = now()
+    values: dict[str, Any] = {
+        name: getattr(jobs.c, name) + delta for name, delta in tally.items() if delta
+    }
+    values.update(
+        updated_at=at,
+        cpu_seconds=jobs.c.cpu_seconds + cpu_seconds,
+        result_bytes=jobs.c.result_bytes + result_bytes,
+    )
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
+    old_status = JobStatus(row.status)
+    new_status = derive_job_status(old_status, _counters(row))
+    changes: dict[str, Any] = {}
+    if started and row.started_at is None:
+        changes.update(started_at=at, queue_seconds=(at - row.submitted_at).total_seconds())
+    if new_status is not old_status:
+        changes.update(status=new_status.value, **_ending(row, new_status, at))
+        add_event(conn, job_id, actor, old_status, new_status, reason or _default_reason(row), at)
+    if changes:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**changes))
+    return new_status
+
+
+def _ending(row: Row[Any], status: JobStatus, at: datetime) -> dict[str, Any]:
+    if not status.terminal:
+        return {}
+    started = row.started_at or row.submitted_at
+    return {"finished_at": at, "elapsed_seconds": (at - started).total_seconds()}
+
+
+def _default_reason(row: Row[Any]) -> str:
+    counters = _counters(row)
+    return (
+        f"{counters.succeeded} succeeded, {counters.failed} failed, "
+        f"{counters.canceled} canceled, {counters.timed_out} timed out of {counters.total}"
+    )
+
+
+def end_job(
+    conn: Connection, job_id: int, status: JobStatus, *, actor: str, reason: str
+) -> JobStatus:
+    """End a job as a whole (canceled, timed out): its queued inputs end with it.
+
+    Inputs already running keep running and are counted under ``status`` when they report.
+    A job that has ended already is left as it is; returns the job's status either way.
+    """
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).one()
+    old_status = JobStatus(row.status)
+    if old_status.terminal:
+        return old_status
+    input_status = InputStatus.TIMEDOUT if status is JobStatus.TIMEDOUT else InputStatus.CANCELED
+    at = now()
+    queued = conn.execute(
+        update(inputs)
+        .where(inputs.c.job_id == job_id, inputs.c.status == InputStatus.QUEUED.value)
+        .values(status=input_status.value, finished_at=at, error=reason)
+    ).rowcount
+    counter = COUNTER_OF[input_status]
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
+            {
+                "status": status.value,
+                "message": reason,
+                "queued": jobs.c.queued - queued,
+                counter: getattr(jobs.c, counter) + queued,
+                "updated_at": at,
+                **_ending(row, status, at),
+            }
+        )
+    )
+    add_event(conn, job_id, actor, old_status, status, reason, at)
+    return status

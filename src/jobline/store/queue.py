@@ -1,0 +1,165 @@
+"""The work queue: claiming queued inputs under a lease, and recording how they ended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from jobline.domain.records import OutputFile
+from jobline.domain.status import InputStatus, JobStatus
+from jobline.domain.work import Claim, Outcome
+from jobline.store.jobs import move_inputs, now
+from jobline.store.tables import inputs, jobs, model_versions, models
+
+RUNNABLE = (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)
+
+
+def claim(
+    conn: Connection,
+    *,
+    worker: str,
+    models_served: Sequence[str] | None,
+    limit: int,
+    lease_seconds: float,
+) -> list[Claim]:
+    """Lease up to ``limit`` queued inputs, oldest first, of jobs that may run.
+
+    On PostgreSQL concurrent claimers skip each other's rows (``FOR UPDATE SKIP LOCKED``);
+    on SQLite the write transaction already excludes other writers.
+    """
+    query = (
+        select(inputs.c.id, inputs.c.job_id)
+        .join(jobs, jobs.c.id == inputs.c.job_id)
+        .where(inputs.c.status == InputStatus.QUEUED.value, jobs.c.status.in_(RUNNABLE))
+        .order_by(inputs.c.id)
+        .limit(limit)
+        .with_for_update(of=inputs, skip_locked=True)
+    )
+    if models_served is not None:
+        query = query.where(inputs.c.model_identifier.in_(models_served))
+    picked = conn.execute(query).all()
+    if not picked:
+        return []
+    at = now()
+    conn.execute(
+        update(inputs)
+        .where(inputs.c.id.in_([row.id for row in picked]))
+        .values(
+            status=InputStatus.RUNNING.value,
+            attempts=inputs.c.attempts + 1,
+            started_at=at,
+            lease_owner=worker,
+            lease_expires_at=at + timedelta(seconds=lease_seconds),
+        )
+    )
+    by_job: dict[int, int] = {}
+    for row in picked:
+        by_job[row.job_id] = by_job.get(row.job_id, 0) + 1
+    for job_id in sorted(by_job):
+        moves = [(InputStatus.QUEUED, InputStatus.RUNNING)] * by_job[job_id]
+        move_inputs(conn, job_id, moves, actor=worker, reason="work started", started=True)
+    return _claims(conn, [row.id for row in picked])
+
+
+def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
+    rows = conn.execute(
+        select(
+            inputs.c.id,
+            inputs.c.job_id,
+            inputs.c.source,
+            inputs.c.parts,
+            inputs.c.attempts,
+            inputs.c.lease_owner,
+            jobs.c.identifier,
+            jobs.c.model_identifier,
+            jobs.c.model_version,
+            jobs.c.args,
+            jobs.c.timeout_seconds.label("job_timeout"),
+            model_versions.c.entry_point,
+            model_versions.c.timeout_seconds,
+        )
+        .join(jobs, jobs.c.id == inputs.c.job_id)
+        .join(models, models.c.id == jobs.c.model_id)
+        .join(
+            model_versions,
+            (model_versions.c.model_id == models.c.id)
+            & (model_versions.c.version == jobs.c.model_version),
+        )
+        .where(inputs.c.id.in_(input_ids))
+        .order_by(inputs.c.id)
+    )
+    return [
+        Claim(
+            input_id=row.id,
+            job_id=row.job_id,
+            job_identifier=row.identifier,
+            source=row.source,
+            model_identifier=row.model_identifier,
+            model_version=row.model_version,
+            entry_point=row.entry_point,
+            parts=dict(row.parts),
+            args=dict(row.args),
+            attempt=row.attempts,
+            lease_owner=row.lease_owner,
+            timeout_seconds=row.job_timeout or row.timeout_seconds,
+        )
+        for row in rows
+    ]
+
+
+def complete(conn: Connection, claim: Claim, outcome: Outcome, files: Sequence[OutputFile]) -> bool:
+    """Record how a claimed input ended; False (and nothing changes) when the lease is gone.
+
+    A result that arrives after its job was canceled or timed out is kept out: the input ends
+    with the job's status instead, so the job's counters still add up.
+    """
+    row = conn.execute(
+        select(inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job_status"))
+        .join(jobs, jobs.c.id == inputs.c.job_id)
+        .where(inputs.c.id == claim.input_id)
+        .with_for_update(of=inputs)
+    ).first()
+    if row is None or row.status != InputStatus.RUNNING.value:
+        return False
+    if row.lease_owner != claim.lease_owner:
+        return False
+    status, values = _ending_values(outcome, files, JobStatus(row.job_status))
+    conn.execute(update(inputs).where(inputs.c.id == claim.input_id).values(**values))
+    move_inputs(
+        conn,
+        claim.job_id,
+        [(InputStatus.RUNNING, status)],
+        actor=claim.lease_owner,
+        cpu_seconds=outcome.cpu_seconds,
+        result_bytes=sum(f.size for f in files) if status is outcome.status else 0,
+    )
+    return True
+
+
+def _ending_values(
+    outcome: Outcome, files: Sequence[OutputFile], job_status: JobStatus
+) -> tuple[InputStatus, dict[str, Any]]:
+    values: dict[str, Any] = {
+        "finished_at": outcome.finished_at,
+        "started_at": outcome.started_at,
+        "cpu_seconds": outcome.cpu_seconds,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if job_status in (JobStatus.CANCELED, JobStatus.TIMEDOUT):
+        status = InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
+        values.update(status=status.value, error=f"the job was {job_status.value.lower()}")
+        return status, values
+    values.update(
+        status=outcome.status.value,
+        outputs=outcome.outputs,
+        files=[
+            {"name": f.name, "blob_key": f.blob_key, "size": f.size, "media_type": f.media_type}
+            for f in files
+        ],
+        error=outcome.error,
+    )
+    return outcome.status, values

@@ -1,0 +1,231 @@
+"""The schema, as SQLAlchemy Core tables; the Alembic history in ``migrations/`` builds it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always handed back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        # SQLite keeps the text without an offset; its lexical order is then the time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only makes INTEGER PRIMARY KEY columns auto-incrementing aliases of the rowid.
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _created() -> Column[Any]:
+    return Column("created_at", UTCDateTime, nullable=False, default=_now)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("identifier", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    _created(),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("identifier", String(36), nullable=False, unique=True),
+    Column("external_identifier", String(200), nullable=False, default=""),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("first_name", String(100), nullable=False, default=""),
+    Column("last_name", String(100), nullable=False, default=""),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("title", String(200), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200)),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    _created(),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("prefix", String(20), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("description", String(200), nullable=False, default=""),
+    _created(),
+    Column("revoked_at", UTCDateTime),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("identifier", String(100), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    _created(),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("model_id", ForeignKey("models.id"), nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("inputs", JSONType, nullable=False),
+    Column("outputs", JSONType, nullable=False),
+    Column("timeout_seconds", Float, nullable=False),
+    Column("entry_point", String(300), nullable=False),
+    _created(),
+    UniqueConstraint("model_id", "version"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Serial, primary_key=True),  # the job serial (JESS job_SN)
+    Column("identifier", String(36), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    # Usernames never change, so the sort by user needs no join.
+    Column("username", String(100), nullable=False),
+    Column("key_prefix", String(20)),
+    Column("model_id", ForeignKey("models.id"), nullable=False),
+    Column("model_identifier", String(100), nullable=False),
+    Column("model_version", String(50), nullable=False),
+    Column("explain", Boolean, nullable=False, default=False),
+    Column("timeout_seconds", Float),
+    Column("args", JSONType, nullable=False),
+    Column("labels", JSONType, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("total", Integer, nullable=False, default=0),
+    Column("queued", Integer, nullable=False, default=0),
+    Column("running", Integer, nullable=False, default=0),
+    Column("succeeded", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("canceled", Integer, nullable=False, default=0),
+    Column("timed_out", Integer, nullable=False, default=0),
+    _created(),
+    # Set at creation and again when an OPEN job is closed: every job has one, so the
+    # default history order needs no NULL handling.
+    Column("submitted_at", UTCDateTime, nullable=False, default=_now),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False, default=_now),
+    Column("queue_seconds", Float),
+    Column("elapsed_seconds", Float),
+    Column("cpu_seconds", Float, nullable=False, default=0.0),
+    Column("submission_bytes", BigInteger, nullable=False, default=0),
+    Column("result_bytes", BigInteger, nullable=False, default=0),
+    # The history's common shapes: everything, one user, one account, one key, one model,
+    # each ordered by submission time with the serial as tie-breaker.
+    Index("ix_jobs_submitted_at_id", "submitted_at", "id"),
+    Index("ix_jobs_user_id_submitted_at_id", "user_id", "submitted_at", "id"),
+    Index("ix_jobs_account_id_submitted_at_id", "account_id", "submitted_at", "id"),
+    Index("ix_jobs_key_prefix_submitted_at_id", "key_prefix", "submitted_at", "id"),
+    Index("ix_jobs_model_id_submitted_at_id", "model_id", "submitted_at", "id"),
+    Index("ix_jobs_status_id", "status", "id"),
+)
+
+inputs = Table(
+    "inputs",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("model_identifier", String(100), nullable=False),
+    Column("parts", JSONType, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("queued_at", UTCDateTime, nullable=False, default=_now),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("cpu_seconds", Float, nullable=False, default=0.0),
+    Column("outputs", JSONType, nullable=False),
+    Column("files", JSONType, nullable=False),
+    Column("error", Text, nullable=False, default=""),
+    UniqueConstraint("job_id", "source"),
+    # The claim scans only what is queued, oldest first.
+    Index(
+        "ix_inputs_queued",
+        "model_identifier",
+        "id",
+        sqlite_where=text("status = 'QUEUED'"),
+        postgresql_where=text("status = 'QUEUED'"),
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False, default=_now),
+    Column("actor", String(200), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_events_job_id_id", "job_id", "id"),
+)

@@ -1,0 +1,1 @@
+"""Workers: claim inputs from a ``WorkSource``, run model code, report outcomes."""
