@@ -6,7 +6,6 @@ on an event loop in a helper thread (an anyio blocking portal) and hands back th
 
 from __future__ import annotations
 
-
 from contextlib import ExitStack
 
 import httpx

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 import httpx
+import pytest
 
 from jobline import errors
 from jobline.domain.records import Role

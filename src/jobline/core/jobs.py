@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,7 @@ def submit(
     check_inputs(version, submission.inputs, max_inputs)
     if len(submission.name) > MAX_NAME_LENGTH:
         raise InvalidInputs(f"name is longer than {MAX_NAME_LENGTH} characters", param="name")
+    _check_no_nul(submission)
     if submission.timeout_seconds is not None and submission.timeout_seconds <= 0:
         raise InvalidInputs("timeout must be a positive number of seconds", param="timeout")
     identifier = job_store.new_identifier()
@@ -160,6 +162,20 @@ def submit(
         raise
     store.work_arrived.set()
     return get(store, principal, identifier)
+
+
+def _check_no_nul(submission: Submission) -> None:
+    # PostgreSQL cannot store NUL in text or JSON; refuse it on every database alike.
+    texts = {
+        "name": submission.name,
+        "description": submission.description,
+        "labels": "".join(submission.labels),
+        "input": "".join(submission.inputs),
+        "args": json.dumps(submission.args),
+    }
+    for param, text in texts.items():
+        if "\x00" in text or "\\u0000" in text:
+            raise InvalidInputs(f"{param} must not contain NUL characters", param=param)
 
 
 def get(store: Store, principal: Principal, ref: str | int) -> Job:

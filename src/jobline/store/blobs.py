@@ -7,7 +7,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from jobline.errors import OutputNotFound
+from jobline.errors import OutputNotFound, ServiceUnavailable
 
 
 class BlobStore:
@@ -21,10 +21,14 @@ class BlobStore:
         """Store ``data`` and return its key; written to a temporary name, then renamed."""
         key = f"{group}/{secrets.token_hex(12)}"
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ServiceUnavailable(f"cannot write to the blob store: {exc.strerror}") from exc
         return key
 
     def get(self, key: str) -> bytes:

@@ -1,0 +1,104 @@
+"""The store on both databases: one migration history, and counters that always add up."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from jobline.core import jobs, work
+from jobline.core.jobs import Submission
+from jobline.domain.records import Principal
+from jobline.domain.status import InputStatus, JobStatus
+from jobline.domain.work import Outcome
+from jobline.store import Store, migrate
+from jobline.store import jobs as job_store
+from jobline.store.tables import metadata
+from tests.conftest import MakeUser
+
+
+def test_one_head_and_the_migrated_schema_matches_the_tables(store: Store) -> None:
+    script = ScriptDirectory.from_config(migrate._config())
+    assert len(script.get_heads()) == 1
+    assert migrate.current(store.engine) == migrate.head()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def _principal(store: Store, make_user: MakeUser) -> Principal:
+    user, _ = make_user("ann")
+    return Principal(user=user, key_prefix=None)
+
+
+def _counts_add_up(store: Store, ref: str) -> None:
+    with store.read() as conn:
+        job = job_store.get_job(conn, ref)
+        assert job is not None
+        items = job_store.list_inputs(conn, job.id)
+    c = job.counters
+    assert c.total == len(items) == c.queued + c.running + c.ended
+    by_status = {s: sum(1 for i in items if i.status is s) for s in InputStatus}
+    assert by_status[InputStatus.SUCCEEDED] == c.succeeded
+    assert by_status[InputStatus.FAILED] == c.failed
+    assert by_status[InputStatus.CANCELED] == c.canceled
+
+
+def test_claim_and_complete_move_counters_with_the_inputs(
+    store: Store, make_user: MakeUser
+) -> None:
+    caller = _principal(store, make_user)
+    job = jobs.submit(
+        store, caller, Submission("echo", {str(i): {"input": b"x"} for i in range(3)})
+    )
+    claims = work.claim(store, "w1", limit=2)
+    assert [c.source for c in claims] == ["0", "1"]
+    assert jobs.get(store, caller, job.id).status is JobStatus.IN_PROGRESS
+    _counts_add_up(store, job.identifier)
+    outcome = Outcome(InputStatus.SUCCEEDED, _now(), _now())
+    assert work.complete(store, claims[0], outcome)
+    assert not work.complete(store, claims[0], outcome)  # completion is idempotent
+    failed = Outcome(InputStatus.FAILED, _now(), _now(), error="boom")
+    assert work.complete(store, claims[1], failed)
+    _counts_add_up(store, job.identifier)
+    last = work.claim(store, "w2", limit=5)
+    assert [c.source for c in last] == ["2"]
+    assert work.complete(store, last[0], outcome)
+    done = jobs.get(store, caller, job.id)
+    assert done.status is JobStatus.COMPLETED
+    assert (done.counters.succeeded, done.counters.failed) == (2, 1)
+    assert done.finished_at is not None and done.elapsed_seconds is not None
+    _counts_add_up(store, job.identifier)
+
+
+def test_a_result_from_a_lost_lease_is_ignored(store: Store, make_user: MakeUser) -> None:
+    caller = _principal(store, make_user)
+    jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    (claim,) = work.claim(store, "w1")
+    impostor = replace(claim, lease_owner="someone-else")
+    outcome = Outcome(InputStatus.SUCCEEDED, _now(), _now())
+    assert not work.complete(store, impostor, outcome)
+    assert work.complete(store, claim, outcome)
+
+
+def test_running_inputs_of_a_canceled_job_end_canceled(store: Store, make_user: MakeUser) -> None:
+    caller = _principal(store, make_user)
+    job = jobs.submit(
+        store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}})
+    )
+    (running,) = work.claim(store, "w1")
+    canceled = jobs.cancel(store, caller, job.identifier)
+    assert canceled.status is JobStatus.CANCELED
+    assert (canceled.counters.canceled, canceled.counters.running) == (1, 1)
+    assert work.complete(store, running, Outcome(InputStatus.SUCCEEDED, _now(), _now()))
+    final = jobs.get(store, caller, job.identifier)
+    assert final.status is JobStatus.CANCELED
+    assert (final.counters.canceled, final.counters.succeeded, final.counters.running) == (2, 0, 0)
+    _counts_add_up(store, job.identifier)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,64 @@
+"""The worker loop: burst mode in tests, background threads in ``serve``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from jobline.core import jobs
+from jobline.core.jobs import Submission
+from jobline.domain.records import Principal
+from jobline.domain.status import JobStatus
+from jobline.store import Store
+from jobline.worker.loop import Worker
+from jobline.worker.source import LocalWorkSource
+from tests.conftest import MakeUser
+
+
+def _caller(make_user: MakeUser) -> Principal:
+    user, _ = make_user("ann")
+    return Principal(user=user, key_prefix=None)
+
+
+def test_failing_model_ends_the_job_in_error_with_the_message(
+    store: Store, make_user: MakeUser, drain: Callable[[], int]
+) -> None:
+    caller = _caller(make_user)
+    job = jobs.submit(store, caller, Submission("fail", {"a": {"input": b"x"}}))
+    assert drain() == 1
+    done, (item,) = jobs.results(store, caller, job.identifier)
+    assert done.status is JobStatus.ERROR
+    assert item.error == "fail: this model always fails"
+    assert item.cpu_seconds >= 0 and item.attempts == 1
+
+
+def test_mixed_outcomes_complete_the_job_and_sum_cpu_time(
+    store: Store, make_user: MakeUser, drain: Callable[[], int]
+) -> None:
+    caller = _caller(make_user)
+    inputs = {"ok": {"input": b"0.01"}, "bad": {"input": b"not a number"}}
+    job = jobs.submit(store, caller, Submission("sleep", inputs))
+    drain()
+    done, items = jobs.results(store, caller, job.identifier)
+    assert done.status is JobStatus.COMPLETED
+    assert {i.source: i.status.value for i in items} == {"ok": "SUCCEEDED", "bad": "FAILED"}
+    assert "not a number" in next(i.error for i in items if i.source == "bad")
+    assert done.cpu_seconds == sum(i.cpu_seconds for i in items)
+
+
+def test_background_worker_wakes_on_submit(store: Store, make_user: MakeUser) -> None:
+    caller = _caller(make_user)
+    worker = Worker(LocalWorkSource(store), slots=2, name="bg")
+    worker.start()
+    try:
+        # Let both slots go idle, so the job is picked up by a wake-up, not a first claim.
+        time.sleep(0.1)
+        job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+        deadline = time.monotonic() + 5
+        while jobs.get(store, caller, job.id).status is not JobStatus.COMPLETED:
+            assert time.monotonic() < deadline, "the idle worker did not pick the job up"
+            time.sleep(0.01)
+        waited = time.monotonic() - (deadline - 5)
+    finally:
+        worker.stop()
+    assert waited < 0.9  # well under the idle poll of one second: woken, not polled
