@@ -59,14 +59,14 @@ def test_claim_and_complete_move_counters_with_the_inputs(
     assert jobs.get(store, caller, job.id).status is JobStatus.IN_PROGRESS
     _counts_add_up(store, job.identifier)
     outcome = Outcome(InputStatus.SUCCEEDED, _now(), _now())
-    assert work.complete(store, claims[0], outcome)
-    assert not work.complete(store, claims[0], outcome)  # completion is idempotent
+    assert work.complete(store, [(claims[0], outcome)]) == [True]
+    assert work.complete(store, [(claims[0], outcome)]) == [False]  # idempotent
     failed = Outcome(InputStatus.FAILED, _now(), _now(), error="boom")
-    assert work.complete(store, claims[1], failed)
+    assert work.complete(store, [(claims[1], failed)]) == [True]
     _counts_add_up(store, job.identifier)
     last = work.claim(store, "w2", limit=5)
     assert [c.source for c in last] == ["2"]
-    assert work.complete(store, last[0], outcome)
+    assert work.complete(store, [(last[0], outcome)]) == [True]
     done = jobs.get(store, caller, job.id)
     assert done.status is JobStatus.COMPLETED
     assert (done.counters.succeeded, done.counters.failed) == (2, 1)
@@ -80,8 +80,8 @@ def test_a_result_from_a_lost_lease_is_ignored(store: Store, make_user: MakeUser
     (claim,) = work.claim(store, "w1")
     impostor = replace(claim, lease_owner="someone-else")
     outcome = Outcome(InputStatus.SUCCEEDED, _now(), _now())
-    assert not work.complete(store, impostor, outcome)
-    assert work.complete(store, claim, outcome)
+    assert work.complete(store, [(impostor, outcome)]) == [False]
+    assert work.complete(store, [(claim, outcome)]) == [True]
 
 
 def test_running_inputs_of_a_canceled_job_end_canceled(store: Store, make_user: MakeUser) -> None:
@@ -93,7 +93,8 @@ def test_running_inputs_of_a_canceled_job_end_canceled(store: Store, make_user: 
     canceled = jobs.cancel(store, caller, job.identifier)
     assert canceled.status is JobStatus.CANCELED
     assert (canceled.counters.canceled, canceled.counters.running) == (1, 1)
-    assert work.complete(store, running, Outcome(InputStatus.SUCCEEDED, _now(), _now()))
+    ok = Outcome(InputStatus.SUCCEEDED, _now(), _now())
+    assert work.complete(store, [(running, ok)]) == [True]
     final = jobs.get(store, caller, job.identifier)
     assert final.status is JobStatus.CANCELED
     assert (final.counters.canceled, final.counters.succeeded, final.counters.running) == (2, 0, 0)

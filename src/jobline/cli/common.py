@@ -12,14 +12,14 @@ from jobline.store import Store
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="JOBLINE_DATA_DIR", help="data folder [default: .jobline]"),
+    typer.Option("--data-dir", envvar="JOBLINE_DATA_DIR", help="data folder (default: .jobline)"),
 ]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
         envvar="JOBLINE_DATABASE_URL",
-        help="SQLAlchemy URL, e.g. postgresql://user@host/db [default: SQLite in the data dir]",
+        help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite in the data dir)",
     ),
 ]
 

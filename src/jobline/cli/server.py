@@ -28,15 +28,15 @@ def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     host: Annotated[
-        str | None, typer.Option(envvar="JOBLINE_HOST", help="[default: 127.0.0.1]")
+        str | None, typer.Option(envvar="JOBLINE_HOST", help="(default: 127.0.0.1)")
     ] = None,
-    port: Annotated[int | None, typer.Option(envvar="JOBLINE_PORT", help="[default: 8000]")] = None,
+    port: Annotated[int | None, typer.Option(envvar="JOBLINE_PORT", help="(default: 8000)")] = None,
     workers: Annotated[
         int | None,
         typer.Option(
             "--worker-slots",
             envvar="JOBLINE_WORKER_SLOTS",
-            help="embedded worker threads; 0 disables [default: CPU count]",
+            help="embedded worker threads; 0 disables (default: CPU count)",
         ),
     ] = None,
     demo: Annotated[bool, typer.Option(help="create a demo user on the first start")] = True,

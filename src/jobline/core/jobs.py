@@ -47,8 +47,8 @@ class Submission:
 def resolve_model(store: Store, identifier: str, version: str | None) -> tuple[Model, ModelVersion]:
     """The model and version a submission names; UnknownModel lists what exists."""
     with store.read() as conn:
-        models = catalog.list_models(conn)
-    model = next((m for m in models if m.identifier == identifier), None)
+        model = catalog.get_model(conn, identifier)
+        models = catalog.list_models(conn) if model is None else []
     if model is None:
         available = ", ".join(m.identifier for m in models) or "none"
         raise UnknownModel(
@@ -160,7 +160,7 @@ def submit(
     except BaseException:
         store.blobs.delete_group(identifier)
         raise
-    store.work_arrived.set()
+    store.work_queued()
     return get(store, principal, identifier)
 
 

@@ -31,9 +31,15 @@ def read_part(store: Store, blob_key: str) -> bytes:
     return store.blobs.get(blob_key)
 
 
-def complete(store: Store, claim: Claim, outcome: Outcome) -> bool:
-    """Store an input's outcome; False when its lease had already gone (nothing changes)."""
-    files = [
+def complete(store: Store, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
+    """Store outcomes in one transaction; False for each whose lease had already gone."""
+    finished = [(claim, outcome, _store_files(store, claim, outcome)) for claim, outcome in done]
+    with store.write() as conn:
+        return queue_store.complete(conn, finished)
+
+
+def _store_files(store: Store, claim: Claim, outcome: Outcome) -> list[OutputFile]:
+    return [
         OutputFile(
             name=name,
             blob_key=store.blobs.put(claim.job_identifier, data),
@@ -42,5 +48,3 @@ def complete(store: Store, claim: Claim, outcome: Outcome) -> bool:
         )
         for name, data in outcome.files.items()
     ]
-    with store.write() as conn:
-        return queue_store.complete(conn, claim, outcome, files)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,14 +17,21 @@ from jobline.store.engine import make_engine
 class Store:
     """The database engine and the blob store of one jobline installation.
 
-    ``work_arrived`` is set whenever inputs are queued, so an embedded worker in the same
-    process wakes at once instead of on its next poll.
+    Callbacks registered with ``on_work`` run whenever inputs are queued, so an embedded
+    worker in the same process wakes at once instead of on its next poll.
     """
 
     def __init__(self, engine: Engine, blobs: BlobStore) -> None:
         self.engine = engine
         self.blobs = blobs
-        self.work_arrived = threading.Event()
+        self._work_listeners: list[Callable[[], None]] = []
+
+    def on_work(self, listener: Callable[[], None]) -> None:
+        self._work_listeners.append(listener)
+
+    def work_queued(self) -> None:
+        for listener in self._work_listeners:
+            listener()
 
     @classmethod
     def open(cls, database_url: str, blob_dir: Path) -> Store:

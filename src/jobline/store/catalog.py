@@ -41,29 +41,33 @@ def register(conn: Connection, name: str, description: str, version: ModelVersio
         conn.execute(update(model_versions).where(*where).values(**values))
 
 
-def list_models(conn: Connection) -> list[Model]:
-    version_rows = conn.execute(
+def list_models(conn: Connection, identifier: str | None = None) -> list[Model]:
+    """Every model with its versions, oldest version first (or just the one named)."""
+    version_query = (
         select(model_versions, models.c.identifier.label("model_identifier"))
         .join(models, models.c.id == model_versions.c.model_id)
         .order_by(model_versions.c.id)
-    ).all()
-    result = []
-    for row in conn.execute(select(models).order_by(models.c.identifier)):
-        versions = tuple(_version(v) for v in version_rows if v.model_id == row.id)
-        result.append(
-            Model(
-                id=row.id,
-                identifier=row.identifier,
-                name=row.name,
-                description=row.description,
-                versions=versions,
-            )
+    )
+    model_query = select(models).order_by(models.c.identifier)
+    if identifier is not None:
+        version_query = version_query.where(models.c.identifier == identifier)
+        model_query = model_query.where(models.c.identifier == identifier)
+    version_rows = conn.execute(version_query).all()
+    return [
+        Model(
+            id=row.id,
+            identifier=row.identifier,
+            name=row.name,
+            description=row.description,
+            versions=tuple(_version(v) for v in version_rows if v.model_id == row.id),
         )
-    return result
+        for row in conn.execute(model_query)
+    ]
 
 
 def get_model(conn: Connection, identifier: str) -> Model | None:
-    return next((m for m in list_models(conn) if m.identifier == identifier), None)
+    found = list_models(conn, identifier)
+    return found[0] if found else None
 
 
 def _version(row: Row[Any]) -> ModelVersion:

@@ -7,13 +7,11 @@ A job's counters and status change in the same transaction as the input that mov
 from __future__ import annotations
 
 import uuid
-from collections import Counter as Tally
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, select, update
 
 from jobline.domain.records import Event, Input, Job, OutputFile, Principal, Role
 from jobline.domain.status import (
@@ -264,48 +262,121 @@ def list_events(conn: Connection, job_id: int) -> list[Event]:
     ]
 
 
-def move_inputs(
+@dataclass
+class JobDelta:
+    """What a batch of input changes does to one job."""
+
+    moves: list[tuple[InputStatus, InputStatus]] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    result_bytes: int = 0
+
+
+_COUNTERS = tuple(COUNTER_OF.values())
+# Prepared once: executed with one parameter set per job, so a batch of changes costs the
+# same few statements whether it touches one job or a thousand.
+_ADD_TO_COUNTERS = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job"))
+    .values(
+        {
+            **{name: getattr(jobs.c, name) + bindparam(f"add_{name}") for name in _COUNTERS},
+            "cpu_seconds": jobs.c.cpu_seconds + bindparam("add_cpu"),
+            "result_bytes": jobs.c.result_bytes + bindparam("add_bytes"),
+            "updated_at": bindparam("at"),
+        }
+    )
+)
+_SET_STATUS = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job"))
+    .values(
+        status=bindparam("new_status"),
+        started_at=bindparam("new_started_at"),
+        queue_seconds=bindparam("new_queue_seconds"),
+        finished_at=bindparam("new_finished_at"),
+        elapsed_seconds=bindparam("new_elapsed_seconds"),
+    )
+)
+
+
+def apply_moves(
     conn: Connection,
-    job_id: int,
-    moves: Iterable[tuple[InputStatus, InputStatus]],
+    deltas: dict[int, JobDelta],
     *,
     actor: str,
     reason: str = "",
-    cpu_seconds: float = 0.0,
-    result_bytes: int = 0,
     started: bool = False,
-) -> JobStatus:
-    """Apply input status changes (already written to ``inputs``) to their job.
+) -> None:
+    """Apply input status changes (already written to ``inputs``) to their jobs.
 
-    Adjusts the job's counters, CPU time and result size, derives its status and, when the
-    status changes, records the timestamps, the times and an event. Returns the new status.
+    Adjusts each job's counters, CPU time and result size, derives its status and, where the
+    status changes, records the timestamps, the times and an event. ``started`` marks inputs
+    that began running, which starts the job's clock. Jobs are locked in serial order.
     """
-    tally: Tally[str] = Tally()
-    for old, new in moves:
-        tally[COUNTER_OF[old]] -= 1
-        tally[COUNTER_OF[new]] += 1
+    if not deltas:
+        return
     at = now()
-    values: dict[str, Any] = {
-        name: getattr(jobs.c, name) + delta for name, delta in tally.items() if delta
-    }
-    values.update(
-        updated_at=at,
-        cpu_seconds=jobs.c.cpu_seconds + cpu_seconds,
-        result_bytes=jobs.c.result_bytes + result_bytes,
-    )
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
-    old_status = JobStatus(row.status)
-    new_status = derive_job_status(old_status, _counters(row))
-    changes: dict[str, Any] = {}
-    if started and row.started_at is None:
-        changes.update(started_at=at, queue_seconds=(at - row.submitted_at).total_seconds())
-    if new_status is not old_status:
-        changes.update(status=new_status.value, **_ending(row, new_status, at))
-        add_event(conn, job_id, actor, old_status, new_status, reason or _default_reason(row), at)
+    additions = []
+    for job_id in sorted(deltas):
+        tally = dict.fromkeys(_COUNTERS, 0)
+        for old, new in deltas[job_id].moves:
+            tally[COUNTER_OF[old]] -= 1
+            tally[COUNTER_OF[new]] += 1
+        additions.append(
+            {
+                "job": job_id,
+                "at": at,
+                "add_cpu": deltas[job_id].cpu_seconds,
+                "add_bytes": deltas[job_id].result_bytes,
+                **{f"add_{name}": delta for name, delta in tally.items()},
+            }
+        )
+    conn.execute(_ADD_TO_COUNTERS, additions)
+    changes, new_events = [], []
+    for row in conn.execute(select(jobs).where(jobs.c.id.in_(list(deltas)))):
+        old_status = JobStatus(row.status)
+        new_status = derive_job_status(old_status, _counters(row))
+        change = _status_change(row, new_status, at, started)
+        if change is not None:
+            changes.append(change)
+        if new_status is not old_status:
+            new_events.append(
+                {
+                    "job_id": row.id,
+                    "at": at,
+                    "actor": actor,
+                    "from_status": old_status.value,
+                    "to_status": new_status.value,
+                    "reason": reason or _default_reason(row),
+                }
+            )
     if changes:
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**changes))
-    return new_status
+        conn.execute(_SET_STATUS, changes)
+    if new_events:
+        conn.execute(events.insert(), new_events)
+
+
+def _status_change(
+    row: Row[Any], status: JobStatus, at: datetime, started: bool
+) -> dict[str, Any] | None:
+    """The parameters of ``_SET_STATUS`` for a job, or None when nothing changes."""
+    started_at, queue_seconds = row.started_at, row.queue_seconds
+    if started and started_at is None:
+        started_at, queue_seconds = at, (at - row.submitted_at).total_seconds()
+    finished_at, elapsed_seconds = row.finished_at, row.elapsed_seconds
+    if status.terminal and status.value != row.status:
+        finished_at = at
+        elapsed_seconds = (at - (started_at or row.submitted_at)).total_seconds()
+    if (status.value, started_at) == (row.status, row.started_at):
+        return None
+    return {
+        "job": row.id,
+        "new_status": status.value,
+        "new_started_at": started_at,
+        "new_queue_seconds": queue_seconds,
+        "new_finished_at": finished_at,
+        "new_elapsed_seconds": elapsed_seconds,
+    }
 
 
 def _ending(row: Row[Any], status: JobStatus, at: datetime) -> dict[str, Any]:
@@ -331,17 +402,19 @@ def end_job(
     Inputs already running keep running and are counted under ``status`` when they report.
     A job that has ended already is left as it is; returns the job's status either way.
     """
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).one()
-    old_status = JobStatus(row.status)
-    if old_status.terminal:
-        return old_status
     input_status = InputStatus.TIMEDOUT if status is JobStatus.TIMEDOUT else InputStatus.CANCELED
     at = now()
+    # Inputs before the job row: claims and completions lock in that order too, so the
+    # two can never wait on each other (a terminal job has no queued inputs to touch).
     queued = conn.execute(
         update(inputs)
         .where(inputs.c.job_id == job_id, inputs.c.status == InputStatus.QUEUED.value)
         .values(status=input_status.value, finished_at=at, error=reason)
     ).rowcount
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).one()
+    old_status = JobStatus(row.status)
+    if old_status.terminal:
+        return old_status
     counter = COUNTER_OF[input_status]
     conn.execute(
         update(jobs)

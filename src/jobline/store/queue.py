@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from jobline.domain.records import OutputFile
 from jobline.domain.status import InputStatus, JobStatus
 from jobline.domain.work import Claim, Outcome
-from jobline.store.jobs import move_inputs, now
+from jobline.store.jobs import JobDelta, apply_moves, now
 from jobline.store.tables import inputs, jobs, model_versions, models
 
 RUNNABLE = (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)
@@ -55,12 +55,12 @@ def claim(
             lease_expires_at=at + timedelta(seconds=lease_seconds),
         )
     )
-    by_job: dict[int, int] = {}
+    deltas: dict[int, JobDelta] = {}
     for row in picked:
-        by_job[row.job_id] = by_job.get(row.job_id, 0) + 1
-    for job_id in sorted(by_job):
-        moves = [(InputStatus.QUEUED, InputStatus.RUNNING)] * by_job[job_id]
-        move_inputs(conn, job_id, moves, actor=worker, reason="work started", started=True)
+        deltas.setdefault(row.job_id, JobDelta()).moves.append(
+            (InputStatus.QUEUED, InputStatus.RUNNING)
+        )
+    apply_moves(conn, deltas, actor=worker, reason="work started", started=True)
     return _claims(conn, [row.id for row in picked])
 
 
@@ -110,56 +110,76 @@ def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
     ]
 
 
-def complete(conn: Connection, claim: Claim, outcome: Outcome, files: Sequence[OutputFile]) -> bool:
-    """Record how a claimed input ended; False (and nothing changes) when the lease is gone.
+def complete(
+    conn: Connection, finished: Sequence[tuple[Claim, Outcome, Sequence[OutputFile]]]
+) -> list[bool]:
+    """Record how claimed inputs ended; False (and nothing changes) where the lease is gone.
 
     A result that arrives after its job was canceled or timed out is kept out: the input ends
     with the job's status instead, so the job's counters still add up.
     """
-    row = conn.execute(
-        select(inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job_status"))
-        .join(jobs, jobs.c.id == inputs.c.job_id)
-        .where(inputs.c.id == claim.input_id)
-        .with_for_update(of=inputs)
-    ).first()
-    if row is None or row.status != InputStatus.RUNNING.value:
-        return False
-    if row.lease_owner != claim.lease_owner:
-        return False
-    status, values = _ending_values(outcome, files, JobStatus(row.job_status))
-    conn.execute(update(inputs).where(inputs.c.id == claim.input_id).values(**values))
-    move_inputs(
-        conn,
-        claim.job_id,
-        [(InputStatus.RUNNING, status)],
-        actor=claim.lease_owner,
-        cpu_seconds=outcome.cpu_seconds,
-        result_bytes=sum(f.size for f in files) if status is outcome.status else 0,
-    )
-    return True
+    rows = {
+        row.id: row
+        for row in conn.execute(
+            select(
+                inputs.c.id,
+                inputs.c.status,
+                inputs.c.lease_owner,
+                jobs.c.status.label("job_status"),
+            )
+            .join(jobs, jobs.c.id == inputs.c.job_id)
+            .where(inputs.c.id.in_([claim.input_id for claim, _, _ in finished]))
+            .with_for_update(of=inputs)
+        )
+    }
+    accepted: list[bool] = []
+    changes: list[dict[str, Any]] = []
+    deltas: dict[int, JobDelta] = {}
+    for claim, outcome, files in finished:
+        row = rows.get(claim.input_id)
+        if row is None or (row.status, row.lease_owner) != (
+            InputStatus.RUNNING.value,
+            claim.lease_owner,
+        ):
+            accepted.append(False)
+            continue
+        accepted.append(True)
+        status, values = _ending_values(outcome, files, JobStatus(row.job_status))
+        changes.append({"input_id": claim.input_id, **values})
+        delta = deltas.setdefault(claim.job_id, JobDelta())
+        delta.moves.append((InputStatus.RUNNING, status))
+        delta.cpu_seconds += outcome.cpu_seconds
+        delta.result_bytes += sum(f.size for f in files) if status is outcome.status else 0
+    if changes:
+        conn.execute(update(inputs).where(inputs.c.id == bindparam("input_id")), changes)
+    apply_moves(conn, deltas, actor=finished[0][0].lease_owner)
+    return accepted
 
 
 def _ending_values(
     outcome: Outcome, files: Sequence[OutputFile], job_status: JobStatus
 ) -> tuple[InputStatus, dict[str, Any]]:
     values: dict[str, Any] = {
+        "status": outcome.status.value,
         "finished_at": outcome.finished_at,
         "started_at": outcome.started_at,
         "cpu_seconds": outcome.cpu_seconds,
         "lease_owner": None,
         "lease_expires_at": None,
-    }
-    if job_status in (JobStatus.CANCELED, JobStatus.TIMEDOUT):
-        status = InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
-        values.update(status=status.value, error=f"the job was {job_status.value.lower()}")
-        return status, values
-    values.update(
-        status=outcome.status.value,
-        outputs=outcome.outputs,
-        files=[
+        "outputs": outcome.outputs,
+        "files": [
             {"name": f.name, "blob_key": f.blob_key, "size": f.size, "media_type": f.media_type}
             for f in files
         ],
-        error=outcome.error,
-    )
+        "error": outcome.error,
+    }
+    if job_status in (JobStatus.CANCELED, JobStatus.TIMEDOUT):
+        status = InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
+        values.update(
+            status=status.value,
+            outputs={},
+            files=[],
+            error=f"the job was {job_status.value.lower()}",
+        )
+        return status, values
     return outcome.status, values

@@ -210,7 +210,6 @@ inputs = Table(
     # The claim scans only what is queued, oldest first.
     Index(
         "ix_inputs_queued",
-        "model_identifier",
         "id",
         sqlite_where=text("status = 'QUEUED'"),
         postgresql_where=text("status = 'QUEUED'"),

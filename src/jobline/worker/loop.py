@@ -1,23 +1,36 @@
-"""The worker loop: the same code drains a queue in tests (burst) and serves forever."""
+"""The worker loop: the same code drains a queue in tests (burst) and serves forever.
+
+One coordinating thread talks to the ``WorkSource``; ``slots`` threads run model code. The
+coordinator claims as many inputs as there are free places (slots plus a small prefetch) in
+one transaction, and reports every outcome that has finished since its last report in one
+transaction. Under load, claims and reports batch up by themselves (a group commit); when idle,
+one input costs two short transactions and starts as soon as it is queued.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from jobline.domain.work import Claim
+from jobline.domain.work import Claim, Outcome
 from jobline.worker.runner import Runner
 from jobline.worker.source import WorkSource
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_SECONDS = 1.0  # how long an idle slot waits when no wake-up comes
+IDLE_POLL_SECONDS = 1.0  # an idle worker looks for work this often even without a wake-up
+# Each slot holds about this much work claimed ahead, so slots never wait for a claim and
+# fast inputs are claimed in batches; slow inputs are claimed one ahead, not hoarded.
+PREFETCH_SECONDS = 0.05
+MAX_PREFETCH_PER_SLOT = 64
 
 
 class Worker:
-    """Runs inputs from ``source`` in ``slots`` threads, each with its own loaded models."""
+    """Runs inputs from ``source`` on ``slots`` threads, each with its own loaded models."""
 
     def __init__(
         self,
@@ -31,53 +44,109 @@ class Worker:
         self.slots = slots
         self.models = list(models) if models is not None else None
         self.name = name or f"{socket.gethostname()}:embedded"
+        self._finished: queue.SimpleQueue[tuple[Claim, Outcome]] = queue.SimpleQueue()
+        self._wake = threading.Event()  # something happened: an input ended or work arrived
+        self._work_hint = threading.Event()  # new work may be queued
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def run_one(self, runner: Runner, slot: int = 0) -> bool:
-        """Claim and run one input; False when the queue had nothing for this worker."""
-        claims = self.source.claim(f"{self.name}/{slot}", self.models, 1)
-        for claim in claims:
-            self._run(runner, claim)
-        return bool(claims)
+        self._local = threading.local()
+        self._thread: threading.Thread | None = None
+        self._run_seconds = PREFETCH_SECONDS  # running average of an input's run time
+        source.on_work(self._work_arrived)
 
     def run_burst(self) -> int:
-        """Run queued inputs until none is left, in this thread; returns how many ran."""
-        runner = Runner()
-        count = 0
-        while self.run_one(runner):
-            count += 1
-        return count
+        """Run queued inputs until none is left; returns how many ran."""
+        return self._coordinate(burst=True)
 
     def start(self) -> None:
         """Serve in background threads until ``stop``."""
-        for slot in range(self.slots):
-            thread = threading.Thread(
-                target=self._serve, args=(slot,), name=f"jobline-worker-{slot}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"jobline-worker-{self.name}", daemon=True
+        )
+        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming, and wait up to ``timeout`` seconds for running inputs to end."""
+        """Stop claiming, finish and report what is running (waiting up to ``timeout``)."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
 
-    def _serve(self, slot: int) -> None:
-        runner = Runner()
+    def _work_arrived(self) -> None:
+        self._work_hint.set()
+        self._wake.set()
+
+    def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                if not self.run_one(runner, slot):
-                    self.source.wait_for_work(IDLE_POLL_SECONDS)
+                self._coordinate(burst=False)
             except Exception:
-                # A database hiccup must not kill the slot: log it, back off, go on.
-                log.exception("worker slot %d failed; retrying", slot)
+                # A database hiccup must not kill the worker: log it, back off, go on.
+                log.exception("worker %s failed; retrying", self.name)
                 self._stop.wait(IDLE_POLL_SECONDS)
 
-    def _run(self, runner: Runner, claim: Claim) -> None:
-        parts = {name: self.source.read_part(key) for name, key in claim.parts.items()}
-        outcome = runner.run(claim, parts)
-        if not self.source.complete(claim, outcome):
-            log.warning("lease on input %s was lost; its result was dropped", claim.input_id)
+    def _coordinate(self, *, burst: bool) -> int:
+        ran = 0
+        in_flight = 0
+        self._work_hint.set()
+        with ThreadPoolExecutor(self.slots, thread_name_prefix="jobline-slot") as pool:
+            while True:
+                self._wake.clear()
+                done = self._take_finished()
+                if done:
+                    self._report(done)
+                    in_flight -= len(done)
+                    ran += len(done)
+                claims = self._claim(self._capacity() - in_flight)
+                for claim in claims:
+                    pool.submit(self._run, claim)
+                in_flight += len(claims)
+                if in_flight == 0 and (burst or self._stop.is_set()):
+                    return ran
+                if not done and not claims and not self._wake.wait(IDLE_POLL_SECONDS):
+                    self._work_hint.set()  # no wake-up for a while: look anyway
+
+    def _claim(self, room: int) -> list[Claim]:
+        """Claim up to ``room`` inputs, unless the last claim showed the queue is empty and
+        no new work was announced since (a claim is a write transaction: not for nothing)."""
+        if room <= 0 or self._stop.is_set() or not self._work_hint.is_set():
+            return []
+        self._work_hint.clear()
+        claims = self.source.claim(self.name, self.models, room)
+        if len(claims) == room:
+            self._work_hint.set()  # the queue may hold more
+        return claims
+
+    def _capacity(self) -> int:
+        ahead = min(MAX_PREFETCH_PER_SLOT, max(1, round(PREFETCH_SECONDS / self._run_seconds)))
+        return self.slots * (1 + ahead)
+
+    def _take_finished(self) -> list[tuple[Claim, Outcome]]:
+        done = []
+        while True:
+            try:
+                done.append(self._finished.get_nowait())
+            except queue.Empty:
+                return done
+
+    def _report(self, done: list[tuple[Claim, Outcome]]) -> None:
+        for _, outcome in done:
+            seconds = (outcome.finished_at - outcome.started_at).total_seconds()
+            self._run_seconds = 0.8 * self._run_seconds + 0.2 * max(seconds, 1e-6)
+        for (claim, _), accepted in zip(done, self.source.complete(done), strict=True):
+            if not accepted:
+                log.warning("lease on input %s was lost; its result was dropped", claim.input_id)
+
+    def _run(self, claim: Claim) -> None:
+        """On a slot thread: run one input and hand its outcome to the coordinator."""
+        runner: Runner | None = getattr(self._local, "runner", None)
+        if runner is None:
+            runner = self._local.runner = Runner()
+        try:
+            parts = {name: self.source.read_part(key) for name, key in claim.parts.items()}
+            outcome = runner.run(claim, parts)
+        except Exception as exc:  # the input fails; the slot lives on
+            outcome = runner.failed(f"could not run the input: {exc}")
+        self._finished.put((claim, outcome))
+        self._wake.set()

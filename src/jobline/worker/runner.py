@@ -37,10 +37,10 @@ class Runner:
         try:
             result = self.model(claim.entry_point).run(parts, claim.args)
         except ModelError as exc:
-            return self._failed(claim, started, cpu_start, str(exc))
+            return self.failed(str(exc), started, cpu_start)
         except Exception as exc:
             log.exception("model %s failed on input %s", claim.model_identifier, claim.source)
-            return self._failed(claim, started, cpu_start, f"{type(exc).__name__}: {exc}")
+            return self.failed(f"{type(exc).__name__}: {exc}", started, cpu_start)
         return Outcome(
             status=InputStatus.SUCCEEDED,
             started_at=started,
@@ -51,11 +51,16 @@ class Runner:
         )
 
     @staticmethod
-    def _failed(claim: Claim, started: datetime, cpu_start: float, error: str) -> Outcome:
+    def failed(
+        error: str, started: datetime | None = None, cpu_start: float | None = None
+    ) -> Outcome:
+        """The outcome of an input that failed with ``error``."""
+        now = datetime.now(UTC)
+        cpu = 0.0 if cpu_start is None else time.thread_time() - cpu_start
         return Outcome(
             status=InputStatus.FAILED,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            cpu_seconds=time.thread_time() - cpu_start,
+            started_at=started or now,
+            finished_at=now,
+            cpu_seconds=cpu,
             error=error,
         )

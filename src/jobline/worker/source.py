@@ -6,7 +6,7 @@ protocol; the worker loop does not know which one it has.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from jobline.core import work
@@ -21,15 +21,15 @@ class WorkSource(Protocol):
     def read_part(self, blob_key: str) -> bytes:
         """The bytes of one input part."""
 
-    def complete(self, claim: Claim, outcome: Outcome) -> bool:
-        """Report how an input ended; False when the lease was lost."""
+    def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
+        """Report how inputs ended, all at once; False for each whose lease was lost."""
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Block until work may have arrived, or ``timeout`` seconds passed."""
+    def on_work(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from any thread) whenever new work may have arrived."""
 
 
 class LocalWorkSource:
-    """The embedded worker's source: calls the core directly, wakes on local submissions."""
+    """The embedded worker's source: calls the core directly, hears local submissions."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -40,9 +40,8 @@ class LocalWorkSource:
     def read_part(self, blob_key: str) -> bytes:
         return work.read_part(self.store, blob_key)
 
-    def complete(self, claim: Claim, outcome: Outcome) -> bool:
-        return work.complete(self.store, claim, outcome)
+    def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
+        return work.complete(self.store, done)
 
-    def wait_for_work(self, timeout: float) -> None:
-        if self.store.work_arrived.wait(timeout):
-            self.store.work_arrived.clear()
+    def on_work(self, listener: Callable[[], None]) -> None:
+        self.store.on_work(listener)

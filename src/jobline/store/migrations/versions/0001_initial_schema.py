@@ -234,7 +234,7 @@ def upgrade() -> None:
     with op.batch_alter_table("inputs", schema=None) as batch_op:
         batch_op.create_index(
             "ix_inputs_queued",
-            ["model_identifier", "id"],
+            ["id"],
             unique=False,
             sqlite_where=sa.text("status = 'QUEUED'"),
             postgresql_where=sa.text("status = 'QUEUED'"),
