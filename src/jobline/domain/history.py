@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from jobline.domain.conditions import CountCondition, parse_count_condition
 from jobline.domain.cursor import Cursor, CursorValue
 from jobline.domain.ordering import (
     SORT_ALIASES,
@@ -73,7 +74,9 @@ class HistoryQuery:
     job_identifiers: tuple[str, ...] = ()  # lowercase UUIDs
     serials: tuple[int, ...] = ()
     name_contains: str | None = None
+    search: str | None = None  # in name, description, message and the inputs' error texts
     labels: tuple[str, ...] = ()
+    counts: tuple[CountCondition, ...] = ()  # e.g. failed>=1, completed<total
     statuses: frozenset[JobStatus] | None = None  # None: every status
     time_field: TimeField = TimeField.submitted
     start: datetime | None = None
@@ -151,6 +154,10 @@ class HistoryQuery:
                 echoed[name] = list(values)
         if self.name_contains:
             echoed["name_contains"] = self.name_contains
+        if self.search:
+            echoed["search"] = self.search
+        if self.counts:
+            echoed["counts"] = [str(condition) for condition in self.counts]
         if self.statuses is not None:
             echoed["statuses"] = sorted(status.value for status in self.statuses)
         echoed.update(self._echo_window())
@@ -219,7 +226,9 @@ def parse_history(
         job_identifiers=uuids,
         serials=serials,
         name_contains=_one(params, "name"),
+        search=_one(params, "search"),
         labels=_many(params, "label"),
+        counts=tuple(parse_count_condition(text) for text in _many(params, "count")),
         statuses=_parse_statuses(_many(params, "status")),
         time_field=parse_time_field(_one(params, "time_field")),
         start=start,

@@ -6,7 +6,8 @@ with the serial as tie-breaker, so both offset pages and keyset cursors are stab
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -16,43 +17,36 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     or_,
     select,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
+from jobline.domain.conditions import CountCondition
 from jobline.domain.history import HistoryQuery, SortField, TimeField
-from jobline.domain.records import Page, Principal
+from jobline.domain.records import Page, Principal, Role
 from jobline.store.jobs import job_record, job_select, visible_to
-from jobline.store.tables import UTCDateTime, accounts, jobs, models, users
-
-# Nullable sort columns are ordered as if a missing value were this one, so keyset
-# comparisons never meet NULL: unfinished jobs sort as "latest", missing times as -1.
-_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
-
-
-def _coalesced(column: Any, missing: Any) -> ColumnElement[Any]:
-    return func.coalesce(column, literal(missing, column.type))
-
+from jobline.store.tables import NEVER, accounts, inputs, jobs, models, users
 
 SORT_COLUMNS: dict[SortField, ColumnElement[Any]] = {
     SortField.identifier: jobs.c.identifier,
     SortField.serial: jobs.c.id,
     SortField.name: jobs.c.name,
-    SortField.submittedBy: _coalesced(jobs.c.key_prefix, ""),
+    SortField.submittedBy: jobs.c.key_prefix,
     SortField.user: jobs.c.username,
     SortField.status: jobs.c.status,
     SortField.createdAt: jobs.c.created_at,
     SortField.updatedAt: jobs.c.updated_at,
     SortField.submittedAt: jobs.c.submitted_at,
-    SortField.finishedAt: func.coalesce(jobs.c.finished_at, literal(_NEVER, UTCDateTime)),
+    SortField.finishedAt: jobs.c.finished_at,
     SortField.total: jobs.c.total,
     SortField.completed: jobs.c.succeeded,
     SortField.failed: jobs.c.failed,
     SortField.model: jobs.c.model_identifier,
-    SortField.elapsedTime: _coalesced(jobs.c.elapsed_seconds, -1.0),
-    SortField.queueTime: _coalesced(jobs.c.queue_seconds, -1.0),
+    SortField.elapsedTime: jobs.c.elapsed_seconds,
+    SortField.queueTime: jobs.c.queue_seconds,
     SortField.cpuTime: jobs.c.cpu_seconds,
 }
 
@@ -73,6 +67,8 @@ def conditions(
     if query.statuses is not None:
         where.append(jobs.c.status.in_(sorted(s.value for s in query.statuses)))
     column = TIME_COLUMNS[query.time_field]
+    if query.time_field is TimeField.finished:
+        where.append(column < NEVER)  # unfinished jobs are outside every finished window
     if query.start is not None:
         where.append(column >= query.start)
     if query.end is not None:
@@ -123,12 +119,37 @@ def _what(query: HistoryQuery) -> list[ColumnElement[bool]]:
         )
     if query.name_contains:
         where.append(_similar(jobs.c.name, query.name_contains))
+    if query.search:
+        failed_inputs = select(inputs.c.id).where(
+            inputs.c.job_id == jobs.c.id, _similar(inputs.c.error, query.search)
+        )
+        texts = (jobs.c.name, jobs.c.description, jobs.c.message)
+        where.append(or_(*(_similar(t, query.search) for t in texts), exists(failed_inputs)))
+    where += [_count_condition(condition) for condition in query.counts]
     return where
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    "!=": operator.ne,
+    "=": operator.eq,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+def _count_condition(condition: CountCondition) -> ColumnElement[bool]:
+    left = jobs.c[condition.left]
+    right = jobs.c[condition.right] if isinstance(condition.right, str) else condition.right
+    compare: ColumnElement[bool] = _OPERATORS[condition.op](left, right)
+    return compare
 
 
 def _labels(query: HistoryQuery, dialect: str) -> list[ColumnElement[bool]]:
     if dialect == "postgresql":
-        return [jobs.c.labels.contains([label]) for label in query.labels]
+        labels = type_coerce(jobs.c.labels, JSONB)
+        return [labels.contains([label]) for label in query.labels]
     where: list[ColumnElement[bool]] = []
     for label in query.labels:
         values = func.json_each(jobs.c.labels).table_valued("value")
@@ -153,14 +174,35 @@ def page(conn: Connection, query: HistoryQuery, principal: Principal) -> Page:
     next_cursor = None
     if has_more:
         next_cursor = query.cursor_after(rows[-1].sort_key, rows[-1].id).encode()
-    total = None
-    if query.with_total:
-        total = conn.execute(select(func.count()).select_from(jobs).where(*where)).scalar_one()
+    total, exact = _total(conn, query, principal, where) if query.with_total else (None, False)
     return Page(
         jobs=tuple(job_record(row) for row in rows),
         has_more=has_more,
         next_cursor=next_cursor,
         total=total,
-        total_exact=total is not None,
+        total_exact=exact,
         echo=query.echo(),
     )
+
+
+def _total(
+    conn: Connection, query: HistoryQuery, principal: Principal, where: list[ColumnElement[bool]]
+) -> tuple[int, bool]:
+    """How many jobs match, and whether that is exact.
+
+    Counting is exact where it is cheap: a user-scoped or time-bounded query, or any query on
+    SQLite (an embedded store is small). Otherwise PostgreSQL's planner estimate is given, and
+    labelled as an estimate, so asking for a total never costs a scan of the whole table.
+    """
+    counting = select(func.count()).select_from(jobs).where(*where)
+    scoped = principal.role is Role.MEMBER or any(
+        (query.users, query.user_ids, query.access_keys, query.job_identifiers, query.serials)
+    )
+    bounded = query.start is not None and query.end is not None
+    if scoped or bounded or conn.dialect.name != "postgresql":
+        return conn.execute(counting).scalar_one(), True
+    estimating = select(jobs.c.id).where(*where).compile(dialect=conn.dialect)
+    plan = conn.exec_driver_sql(
+        "EXPLAIN (FORMAT JSON) " + str(estimating), estimating.params
+    ).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"]), False

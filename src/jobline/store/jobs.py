@@ -21,7 +21,17 @@ from jobline.domain.status import (
     JobStatus,
     derive_job_status,
 )
-from jobline.store.tables import accounts, events, inputs, jobs, models, users
+from jobline.store.tables import (
+    NEVER,
+    NO_KEY,
+    NOT_YET,
+    accounts,
+    events,
+    inputs,
+    jobs,
+    models,
+    users,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +82,7 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
             account_id=new.account_id,
             user_id=new.user_id,
             username=new.username,
-            key_prefix=new.key_prefix,
+            key_prefix=new.key_prefix or NO_KEY,
             model_id=new.model_id,
             model_identifier=new.model_identifier,
             model_version=new.model_version,
@@ -184,7 +194,7 @@ def job_record(row: Row[Any]) -> Job:
         account_identifier=row.account_identifier,
         user_identifier=row.user_identifier,
         username=row.username,
-        key_prefix=row.key_prefix,
+        key_prefix=row.key_prefix or None,
         explain=row.explain,
         timeout_seconds=row.timeout_seconds,
         args=row.args,
@@ -195,10 +205,10 @@ def job_record(row: Row[Any]) -> Job:
         created_at=row.created_at,
         submitted_at=row.submitted_at,
         started_at=row.started_at,
-        finished_at=row.finished_at,
+        finished_at=None if row.finished_at == NEVER else row.finished_at,
         updated_at=row.updated_at,
-        queue_seconds=row.queue_seconds,
-        elapsed_seconds=row.elapsed_seconds,
+        queue_seconds=None if row.queue_seconds == NOT_YET else row.queue_seconds,
+        elapsed_seconds=None if row.elapsed_seconds == NOT_YET else row.elapsed_seconds,
         cpu_seconds=row.cpu_seconds,
         submission_bytes=row.submission_bytes,
         result_bytes=row.result_bytes,

@@ -49,6 +49,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# Job columns that are sort keys of the history hold these instead of NULL ("no key", "not
+# yet"), so one plain (column, id) index serves both directions and keyset comparisons never
+# meet NULL on either database. Only store/jobs.py reads them, and maps them back to None.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # finished_at of a job that has not finished
+NO_KEY = ""  # key_prefix of a job not submitted with an access key
+NOT_YET = -1.0  # queue_seconds / elapsed_seconds not known yet
 # SQLite only makes INTEGER PRIMARY KEY columns auto-incrementing aliases of the rowid.
 Serial = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -147,7 +154,7 @@ jobs = Table(
     Column("user_id", ForeignKey("users.id"), nullable=False),
     # Usernames never change, so the sort by user needs no join.
     Column("username", String(100), nullable=False),
-    Column("key_prefix", String(20)),
+    Column("key_prefix", String(20), nullable=False, default=NO_KEY),
     Column("model_id", ForeignKey("models.id"), nullable=False),
     Column("model_identifier", String(100), nullable=False),
     Column("model_version", String(50), nullable=False),
@@ -169,10 +176,10 @@ jobs = Table(
     # default history order needs no NULL handling.
     Column("submitted_at", UTCDateTime, nullable=False, default=_now),
     Column("started_at", UTCDateTime),
-    Column("finished_at", UTCDateTime),
+    Column("finished_at", UTCDateTime, nullable=False, default=NEVER),
     Column("updated_at", UTCDateTime, nullable=False, default=_now),
-    Column("queue_seconds", Float),
-    Column("elapsed_seconds", Float),
+    Column("queue_seconds", Float, nullable=False, default=NOT_YET),
+    Column("elapsed_seconds", Float, nullable=False, default=NOT_YET),
     Column("cpu_seconds", Float, nullable=False, default=0.0),
     Column("submission_bytes", BigInteger, nullable=False, default=0),
     Column("result_bytes", BigInteger, nullable=False, default=0),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 13:35:11.307475
+Create Date: 2026-11-23 14:03:48.253861
 """
 
 import sqlalchemy as sa
@@ -118,7 +118,7 @@ def upgrade() -> None:
         ),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("username", sa.String(length=100), nullable=False),
-        sa.Column("key_prefix", sa.String(length=20), nullable=True),
+        sa.Column("key_prefix", sa.String(length=20), nullable=False),
         sa.Column("model_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("model_identifier", sa.String(length=100), nullable=False),
         sa.Column("model_version", sa.String(length=50), nullable=False),
@@ -146,10 +146,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("queue_seconds", sa.Float(), nullable=True),
-        sa.Column("elapsed_seconds", sa.Float(), nullable=True),
+        sa.Column("queue_seconds", sa.Float(), nullable=False),
+        sa.Column("elapsed_seconds", sa.Float(), nullable=False),
         sa.Column("cpu_seconds", sa.Float(), nullable=False),
         sa.Column("submission_bytes", sa.BigInteger(), nullable=False),
         sa.Column("result_bytes", sa.BigInteger(), nullable=False),
