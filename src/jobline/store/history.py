@@ -157,18 +157,23 @@ def _labels(query: HistoryQuery, dialect: str) -> list[ColumnElement[bool]]:
     return where
 
 
-def page(conn: Connection, query: HistoryQuery, principal: Principal) -> Page:
-    """One page of the jobs ``principal`` may see that match ``query``."""
-    where = conditions(query, principal, conn.dialect.name)
+def page_statement(query: HistoryQuery, principal: Principal, dialect: str) -> Select[Any]:
+    """The SELECT of one page (one row more than a page, to tell whether more follow)."""
     key = SORT_COLUMNS[query.sort]
     order = (key.desc(), jobs.c.id.desc()) if query.descending else (key.asc(), jobs.c.id.asc())
-    statement: Select[Any] = job_select().add_columns(key.label("sort_key")).where(*where)
+    statement = job_select().add_columns(key.label("sort_key"))
+    statement = statement.where(*conditions(query, principal, dialect))
     if query.cursor is not None:
         position = tuple_(key, jobs.c.id)
         after = (query.cursor.key, query.cursor.serial)
         statement = statement.where(position < after if query.descending else position > after)
-    statement = statement.order_by(*order).limit(query.per_page + 1).offset(query.offset)
-    rows = conn.execute(statement).all()
+    return statement.order_by(*order).limit(query.per_page + 1).offset(query.offset)
+
+
+def page(conn: Connection, query: HistoryQuery, principal: Principal) -> Page:
+    """One page of the jobs ``principal`` may see that match ``query``."""
+    where = conditions(query, principal, conn.dialect.name)
+    rows = conn.execute(page_statement(query, principal, conn.dialect.name)).all()
     has_more = len(rows) > query.per_page
     rows = rows[: query.per_page]
     next_cursor = None

@@ -191,6 +191,27 @@ jobs = Table(
     Index("ix_jobs_key_prefix_submitted_at_id", "key_prefix", "submitted_at", "id"),
     Index("ix_jobs_model_id_submitted_at_id", "model_id", "submitted_at", "id"),
     Index("ix_jobs_status_id", "status", "id"),
+    # Every other sort key of the history, with the serial as tie-breaker, so an unscoped
+    # page in any order is an index walk, never a sort of the whole table. (Scoped pages
+    # narrow through the indexes above and sort only the scope's rows.)
+    *(
+        Index(f"ix_jobs_{column}_id", column, "id")
+        for column in (
+            "name",
+            "username",
+            "key_prefix",
+            "model_identifier",
+            "created_at",
+            "updated_at",
+            "finished_at",
+            "total",
+            "succeeded",
+            "failed",
+            "elapsed_seconds",
+            "queue_seconds",
+            "cpu_seconds",
+        )
+    ),
 )
 
 inputs = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:03:48.253861
+Create Date: 2026-11-23 14:07:26.519485
 """
 
 import sqlalchemy as sa
@@ -165,17 +165,32 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_jobs_account_id_submitted_at_id", ["account_id", "submitted_at", "id"], unique=False
         )
+        batch_op.create_index("ix_jobs_cpu_seconds_id", ["cpu_seconds", "id"], unique=False)
+        batch_op.create_index("ix_jobs_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index("ix_jobs_elapsed_seconds_id", ["elapsed_seconds", "id"], unique=False)
+        batch_op.create_index("ix_jobs_failed_id", ["failed", "id"], unique=False)
+        batch_op.create_index("ix_jobs_finished_at_id", ["finished_at", "id"], unique=False)
+        batch_op.create_index("ix_jobs_key_prefix_id", ["key_prefix", "id"], unique=False)
         batch_op.create_index(
             "ix_jobs_key_prefix_submitted_at_id", ["key_prefix", "submitted_at", "id"], unique=False
         )
         batch_op.create_index(
             "ix_jobs_model_id_submitted_at_id", ["model_id", "submitted_at", "id"], unique=False
         )
+        batch_op.create_index(
+            "ix_jobs_model_identifier_id", ["model_identifier", "id"], unique=False
+        )
+        batch_op.create_index("ix_jobs_name_id", ["name", "id"], unique=False)
+        batch_op.create_index("ix_jobs_queue_seconds_id", ["queue_seconds", "id"], unique=False)
         batch_op.create_index("ix_jobs_status_id", ["status", "id"], unique=False)
         batch_op.create_index("ix_jobs_submitted_at_id", ["submitted_at", "id"], unique=False)
+        batch_op.create_index("ix_jobs_succeeded_id", ["succeeded", "id"], unique=False)
+        batch_op.create_index("ix_jobs_total_id", ["total", "id"], unique=False)
+        batch_op.create_index("ix_jobs_updated_at_id", ["updated_at", "id"], unique=False)
         batch_op.create_index(
             "ix_jobs_user_id_submitted_at_id", ["user_id", "submitted_at", "id"], unique=False
         )
+        batch_op.create_index("ix_jobs_username_id", ["username", "id"], unique=False)
 
     op.create_table(
         "events",
@@ -255,11 +270,24 @@ def downgrade() -> None:
 
     op.drop_table("events")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_jobs_username_id")
         batch_op.drop_index("ix_jobs_user_id_submitted_at_id")
+        batch_op.drop_index("ix_jobs_updated_at_id")
+        batch_op.drop_index("ix_jobs_total_id")
+        batch_op.drop_index("ix_jobs_succeeded_id")
         batch_op.drop_index("ix_jobs_submitted_at_id")
         batch_op.drop_index("ix_jobs_status_id")
+        batch_op.drop_index("ix_jobs_queue_seconds_id")
+        batch_op.drop_index("ix_jobs_name_id")
+        batch_op.drop_index("ix_jobs_model_identifier_id")
         batch_op.drop_index("ix_jobs_model_id_submitted_at_id")
         batch_op.drop_index("ix_jobs_key_prefix_submitted_at_id")
+        batch_op.drop_index("ix_jobs_key_prefix_id")
+        batch_op.drop_index("ix_jobs_finished_at_id")
+        batch_op.drop_index("ix_jobs_failed_id")
+        batch_op.drop_index("ix_jobs_elapsed_seconds_id")
+        batch_op.drop_index("ix_jobs_created_at_id")
+        batch_op.drop_index("ix_jobs_cpu_seconds_id")
         batch_op.drop_index("ix_jobs_account_id_submitted_at_id")
 
     op.drop_table("jobs")
