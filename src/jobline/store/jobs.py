@@ -282,29 +282,23 @@ class JobDelta:
 
 
 _COUNTERS = tuple(COUNTER_OF.values())
-# Prepared once: executed with one parameter set per job, so a batch of changes costs the
-# same few statements whether it touches one job or a thousand.
-_ADD_TO_COUNTERS = (
+# Prepared once and executed with one parameter set per job: a batch of changes costs the
+# same three statements (lock, update, events) whether it touches one job or a thousand.
+_UPDATE_JOB = (
     update(jobs)
     .where(jobs.c.id == bindparam("job"))
     .values(
         {
-            **{name: getattr(jobs.c, name) + bindparam(f"add_{name}") for name in _COUNTERS},
-            "cpu_seconds": jobs.c.cpu_seconds + bindparam("add_cpu"),
-            "result_bytes": jobs.c.result_bytes + bindparam("add_bytes"),
+            **{name: bindparam(f"new_{name}") for name in _COUNTERS},
+            "status": bindparam("new_status"),
+            "started_at": bindparam("new_started_at"),
+            "queue_seconds": bindparam("new_queue_seconds"),
+            "finished_at": bindparam("new_finished_at"),
+            "elapsed_seconds": bindparam("new_elapsed_seconds"),
+            "cpu_seconds": bindparam("new_cpu_seconds"),
+            "result_bytes": bindparam("new_result_bytes"),
             "updated_at": bindparam("at"),
         }
-    )
-)
-_SET_STATUS = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("job"))
-    .values(
-        status=bindparam("new_status"),
-        started_at=bindparam("new_started_at"),
-        queue_seconds=bindparam("new_queue_seconds"),
-        finished_at=bindparam("new_finished_at"),
-        elapsed_seconds=bindparam("new_elapsed_seconds"),
     )
 )
 
@@ -321,34 +315,31 @@ def apply_moves(
 
     Adjusts each job's counters, CPU time and result size, derives its status and, where the
     status changes, records the timestamps, the times and an event. ``started`` marks inputs
-    that began running, which starts the job's clock. Jobs are locked in serial order.
+    that began running, which starts the job's clock. Jobs are locked in serial order, so
+    concurrent batches never wait on each other in a circle.
     """
     if not deltas:
         return
     at = now()
-    additions = []
-    for job_id in sorted(deltas):
-        tally = dict.fromkeys(_COUNTERS, 0)
-        for old, new in deltas[job_id].moves:
-            tally[COUNTER_OF[old]] -= 1
-            tally[COUNTER_OF[new]] += 1
-        additions.append(
+    changes, new_events = [], []
+    locked = select(jobs).where(jobs.c.id.in_(list(deltas))).order_by(jobs.c.id).with_for_update()
+    for row in conn.execute(locked):
+        delta = deltas[row.id]
+        counters = _counters(row)
+        for old, new in delta.moves:
+            counters = counters.moved(old, new)
+        old_status = JobStatus(row.status)
+        new_status = derive_job_status(old_status, counters)
+        changes.append(
             {
-                "job": job_id,
+                "job": row.id,
                 "at": at,
-                "add_cpu": deltas[job_id].cpu_seconds,
-                "add_bytes": deltas[job_id].result_bytes,
-                **{f"add_{name}": delta for name, delta in tally.items()},
+                **{f"new_{name}": getattr(counters, name) for name in _COUNTERS},
+                "new_cpu_seconds": row.cpu_seconds + delta.cpu_seconds,
+                "new_result_bytes": row.result_bytes + delta.result_bytes,
+                **_times(row, new_status, at, started),
             }
         )
-    conn.execute(_ADD_TO_COUNTERS, additions)
-    changes, new_events = [], []
-    for row in conn.execute(select(jobs).where(jobs.c.id.in_(list(deltas)))):
-        old_status = JobStatus(row.status)
-        new_status = derive_job_status(old_status, _counters(row))
-        change = _status_change(row, new_status, at, started)
-        if change is not None:
-            changes.append(change)
         if new_status is not old_status:
             new_events.append(
                 {
@@ -357,19 +348,16 @@ def apply_moves(
                     "actor": actor,
                     "from_status": old_status.value,
                     "to_status": new_status.value,
-                    "reason": reason or _default_reason(row),
+                    "reason": reason or _default_reason(counters),
                 }
             )
-    if changes:
-        conn.execute(_SET_STATUS, changes)
+    conn.execute(_UPDATE_JOB, changes)
     if new_events:
         conn.execute(events.insert(), new_events)
 
 
-def _status_change(
-    row: Row[Any], status: JobStatus, at: datetime, started: bool
-) -> dict[str, Any] | None:
-    """The parameters of ``_SET_STATUS`` for a job, or None when nothing changes."""
+def _times(row: Row[Any], status: JobStatus, at: datetime, started: bool) -> dict[str, Any]:
+    """The status and clock columns of ``_UPDATE_JOB`` for a job moving to ``status``."""
     started_at, queue_seconds = row.started_at, row.queue_seconds
     if started and started_at is None:
         started_at, queue_seconds = at, (at - row.submitted_at).total_seconds()
@@ -377,10 +365,7 @@ def _status_change(
     if status.terminal and status.value != row.status:
         finished_at = at
         elapsed_seconds = (at - (started_at or row.submitted_at)).total_seconds()
-    if (status.value, started_at) == (row.status, row.started_at):
-        return None
     return {
-        "job": row.id,
         "new_status": status.value,
         "new_started_at": started_at,
         "new_queue_seconds": queue_seconds,
@@ -396,8 +381,7 @@ def _ending(row: Row[Any], status: JobStatus, at: datetime) -> dict[str, Any]:
     return {"finished_at": at, "elapsed_seconds": (at - started).total_seconds()}
 
 
-def _default_reason(row: Row[Any]) -> str:
-    counters = _counters(row)
+def _default_reason(counters: Counters) -> str:
     return (
         f"{counters.succeeded} succeeded, {counters.failed} failed, "
         f"{counters.canceled} canceled, {counters.timed_out} timed out of {counters.total}"
@@ -442,3 +426,84 @@ def end_job(
     )
     add_event(conn, job_id, actor, old_status, status, reason, at)
     return status
+
+
+def lock_for_upload(
+    conn: Connection, job_id: int, source: str | None = None
+) -> tuple[Job, list[Input]]:
+    """A job and its inputs (those of ``source``, or all), locked until the transaction ends.
+
+    Inputs are locked before the job row, the order claims, completions and cancels lock in,
+    so adding inputs to an OPEN job never deadlocks with canceling it.
+    """
+    query = select(inputs).where(inputs.c.job_id == job_id)
+    if source is not None:
+        query = query.where(inputs.c.source == source)
+    rows = conn.execute(query.order_by(inputs.c.position).with_for_update()).all()
+    job = conn.execute(job_select().where(jobs.c.id == job_id).with_for_update(of=jobs)).one()
+    return job_record(job), [input_record(row) for row in rows]
+
+
+def put_input_part(
+    conn: Connection,
+    job: Job,
+    source: str,
+    name: str,
+    blob_key: str,
+    *,
+    existing: Input | None,
+    added_bytes: int,
+) -> None:
+    """Point one part of an OPEN job's input at ``blob_key``, adding the input when new.
+
+    The caller holds the locks of ``lock_for_upload``. A new input is queued and counted
+    (total and queued) in this transaction; it runs once the job is closed.
+    """
+    at = now()
+    counted: dict[str, Any] = {}
+    if existing is None:
+        conn.execute(
+            inputs.insert().values(
+                job_id=job.id,
+                source=source,
+                position=job.counters.total,
+                status=InputStatus.QUEUED.value,
+                model_identifier=job.model_identifier,
+                parts={name: blob_key},
+                queued_at=at,
+                outputs={},
+                files=[],
+            )
+        )
+        counted = {"total": jobs.c.total + 1, "queued": jobs.c.queued + 1}
+    else:
+        conn.execute(
+            update(inputs)
+            .where(inputs.c.id == existing.id)
+            .values(parts={**existing.parts, name: blob_key})
+        )
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id)
+        .values(
+            submission_bytes=jobs.c.submission_bytes + added_bytes,
+            updated_at=at,
+            **counted,
+        )
+    )
+
+
+def submit_open_job(conn: Connection, job_id: int, *, actor: str, reason: str) -> None:
+    """Turn an OPEN job (locked by ``lock_for_upload``) into a SUBMITTED one, queued from now.
+
+    Its submission time and its inputs' queue times become now, so queue times count from
+    when the job could run, not from when its upload began.
+    """
+    at = now()
+    conn.execute(update(inputs).where(inputs.c.job_id == job_id).values(queued_at=at))
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(status=JobStatus.SUBMITTED.value, submitted_at=at, updated_at=at)
+    )
+    add_event(conn, job_id, actor, JobStatus.OPEN, JobStatus.SUBMITTED, reason, at)
