@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from jobline import errors
 from jobline.domain.records import Role
+from jobline.store import Store
 from tests.asgi import ASGITransport
 from tests.conftest import MakeClient, MakeUser
 
@@ -107,3 +109,21 @@ def test_cancel_ends_queued_inputs_at_once(
     assert canceled["counts"]["canceled"] == 2 and canceled["counts"]["queued"] == 0
     assert drain() == 0
     assert client.cancel(job["identifier"])["status"] == "CANCELED"  # idempotent
+
+
+def test_health_readiness_and_openapi(app: object, store: object) -> None:
+    with httpx.Client(base_url="http://t", transport=ASGITransport(app)) as http:  # type: ignore[arg-type]
+        assert http.get("/healthz").json() == {"status": "ok"}
+        ready = http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        spec = http.get("/openapi.json").json()
+        assert "/v1/jobs" in spec["paths"] and "/v1/jobs/{job}/results" in spec["paths"]
+        assert http.get("/docs").status_code == 200
+
+
+def test_readiness_fails_when_the_schema_is_behind(app: object, store: Store) -> None:
+    with store.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+    with httpx.Client(base_url="http://t", transport=ASGITransport(app)) as http:  # type: ignore[arg-type]
+        response = http.get("/readyz")
+    assert response.status_code == 503 and "jobline db upgrade" in response.json()["reason"]
