@@ -176,3 +176,15 @@ def test_a_failing_submission_leaves_nothing_behind(
 def test_nul_characters_are_refused_on_every_database(http: httpx.Client) -> None:
     body = {"model": "echo", "name": "a\u0000b", "inputs": {"a": {"input": "x"}}}
     assert "name must not contain NUL" in _error(http.post("/v1/jobs", json=body), 400)
+
+
+def test_too_many_inputs_is_413_with_the_limit(store: Store, make_user: MakeUser) -> None:
+    from jobline.api.app import create_app
+    from jobline.settings import Settings
+
+    _, key = make_user("ann")
+    app = create_app(store, Settings(max_inputs_per_job=2, worker_slots=0))
+    body = {"model": "echo", "inputs": {str(i): {"input": "x"} for i in range(3)}}
+    with httpx.Client(base_url="http://t", transport=ASGITransport(app)) as client:
+        response = client.post("/v1/jobs", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert "at most 2 inputs" in _error(response, 413)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -110,7 +111,10 @@ async def submit(request: Request, caller: Caller) -> JobOut:
         submission = await _multipart_submission(request)
     else:
         submission = _json_submission(await request.body())
-    job = await run_in_threadpool(jobs.submit, store_of(request), caller, submission)
+    limit = request.app.state.settings.max_inputs_per_job
+    job = await run_in_threadpool(
+        partial(jobs.submit, max_inputs=limit), store_of(request), caller, submission
+    )
     return JobOut.of(job)
 
 
