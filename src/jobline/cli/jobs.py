@@ -188,7 +188,14 @@ def history(
     model_versions: Annotated[Repeated, typer.Option("--model-version", help="repeatable")] = None,
     jobs: Annotated[Repeated, typer.Option("--job", help="job UUID or serial; repeatable")] = None,
     name: Annotated[str | None, typer.Option(help="job name contains this")] = None,
+    search: Annotated[
+        str | None, typer.Option(help="in names, descriptions, messages and input errors")
+    ] = None,
     labels: Annotated[Repeated, typer.Option("--label", help="repeatable")] = None,
+    counts: Annotated[
+        Repeated,
+        typer.Option("--count", help="input counts, e.g. failed>=1 or completed<total; repeatable"),
+    ] = None,
     statuses: Annotated[
         Repeated,
         typer.Option("--status", help="a status, or PENDING / TERMINATED; repeatable"),
@@ -224,7 +231,9 @@ def history(
             model_version=model_versions,
             job_id=jobs,
             name=name,
+            search=search,
             label=labels,
+            count=counts,
             status=statuses,
             time_field=time_field,
             start=start,
