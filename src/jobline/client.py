@@ -19,10 +19,11 @@ Every API error is raised as the same ``jobline.errors`` class the server raised
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import httpx
 
@@ -31,6 +32,7 @@ from jobline import errors
 DEFAULT_TIMEOUT = 30.0  # seconds, per HTTP request
 POLL_INTERVAL = 0.25  # seconds between status checks in wait()
 TERMINAL = frozenset({"COMPLETED", "ERROR", "CANCELED", "TIMEDOUT", "REJECTED"})
+_CSV_LINE_END = "\r\n"  # how the server ends CSV records (RFC 4180)
 
 Inputs = Mapping[str, Mapping[str, str | bytes]] | Sequence[str | bytes]
 QueryValue = str | int | float | bool | date | datetime | Sequence[str | int] | None
@@ -176,6 +178,38 @@ class Client:
                 return
             query["cursor"] = page["next_cursor"]
 
+    def stats(self, group_by: str | Sequence[str] = (), **filters: QueryValue) -> dict[str, Any]:
+        """Stats over the history's filters, grouped by ``group_by`` (``status``, ``model``,
+        ``user``, ``access_key``, ``account``, ``day``, ``week``, ``month``; one or several).
+
+        The answer has ``groups`` (each with its ``key``, ``jobs``, ``inputs``, the inputs'
+        ends, ``cpu_seconds`` and ``p50``/``p95`` of ``queue_seconds`` and
+        ``elapsed_seconds``) and the effective ``query``. Filters are those of :meth:`history`.
+        """
+        query = {"group_by": [group_by] if isinstance(group_by, str) else group_by, **filters}
+        return self._json("GET", "/v1/jobs/stats", params=_params(query))
+
+    @overload
+    def export(
+        self, format: Literal["ndjson"] = "ndjson", **filters: QueryValue
+    ) -> Iterator[dict[str, Any]]: ...
+
+    @overload
+    def export(self, format: Literal["csv"], **filters: QueryValue) -> Iterator[str]: ...
+
+    def export(self, format: str = "ndjson", **filters: QueryValue) -> Iterator[Any]:
+        """Every job matching the filters (those of :meth:`history`, with ``sort`` and
+        ``direction``), streamed: as job dicts for ``ndjson``, as CSV records for ``csv`` (the
+        header first; a record is one line unless a quoted field holds a line break). Like
+        any generator it sends the request, and raises an API error, when first iterated."""
+        params = tuple(_params({"format": format, **filters}))
+        with self._http.stream("GET", "/v1/jobs/export", params=params) as response:
+            _check(response)
+            if format == "csv":
+                yield from _csv_records(response.iter_text())
+            else:
+                yield from (json.loads(line) for line in response.iter_lines() if line)
+
     def models(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._json("GET", "/v1/models")["models"]
         return result
@@ -189,15 +223,40 @@ class Client:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
-        if response.is_success:
-            return response
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and "error" in body:
-            raise errors.from_dict(body)
-        raise errors.JoblineError(f"HTTP {response.status_code}: {response.text[:200]}")
+        _check(response)
+        return response
+
+
+def _check(response: httpx.Response) -> None:
+    """Raise the error an unsuccessful response carries, as the server's own class."""
+    if response.is_success:
+        return
+    response.read()  # a streamed response has not read its body yet
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "error" in body:
+        raise errors.from_dict(body)
+    raise errors.JoblineError(f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+def _csv_records(text: Iterable[str]) -> Iterator[str]:
+    """CSV records, without their line end, from streamed CSV text; a line end inside a quoted
+    field (an odd number of quotes before it) belongs to the field."""
+    pending = ""
+    for chunk in text:
+        pending += chunk
+        start = 0
+        while (end := pending.find(_CSV_LINE_END, start)) >= 0:
+            if pending.count('"', 0, end) % 2:
+                start = end + len(_CSV_LINE_END)
+                continue
+            yield pending[:end]
+            pending = pending[end + len(_CSV_LINE_END) :]
+            start = 0
+    if pending:
+        yield pending
 
 
 def _wire(value: str | bytes) -> Any:

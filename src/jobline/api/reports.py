@@ -1,0 +1,180 @@
+"""Native reports over the history: ``/v1/jobs/stats`` and ``/v1/jobs/export``.
+
+Both take the history's filters (``GET /v1/jobs``) by the same names. The app includes this
+router before the ``/v1`` one, whose ``/v1/jobs/{job}`` would otherwise take "stats" for a job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from jobline.api.auth import principal, store_of
+from jobline.api.schemas import JobOut
+from jobline.api.v1 import HISTORY_PARAMS, query_lists
+from jobline.core import reports
+from jobline.domain.history import parse_history
+from jobline.domain.ordering import invalid_query
+from jobline.domain.records import Job, Principal
+from jobline.domain.stats import ORDER_PARAMS, PAGE_PARAMS, Stats, parse_stats
+
+router = APIRouter(prefix="/v1")
+Caller = Annotated[Principal, Depends(principal)]
+
+STATS_PARAMS = (
+    *(name for name in HISTORY_PARAMS if name not in ORDER_PARAMS + PAGE_PARAMS),
+    "group_by",
+)
+EXPORT_PARAMS = (*(name for name in HISTORY_PARAMS if name not in PAGE_PARAMS), "format")
+
+# The fields of a CSV export, in order: a job's flat fields, its counts spread out.
+EXPORT_COLUMNS = tuple(
+    "identifier serial name model model_version account user access_key status total queued"
+    " running succeeded failed canceled timed_out created_at submitted_at started_at"
+    " finished_at updated_at queue_seconds elapsed_seconds cpu_seconds submission_bytes"
+    " result_bytes labels".split()
+)
+# Rows per chunk handed to the server: each chunk of a sync iterator costs a thread hop.
+EXPORT_CHUNK_ROWS = 200
+
+
+class Percentiles(BaseModel):
+    p50: float | None
+    p95: float | None
+
+
+class StatsGroupOut(BaseModel):
+    key: dict[str, str | None] = Field(description="the group's value for each group_by name")
+    jobs: int
+    inputs: int = Field(description="the jobs' inputs, in every status")
+    succeeded: int
+    failed: int
+    canceled: int
+    timed_out: int
+    cpu_seconds: float
+    queue_seconds: Percentiles = Field(description="submission to first input started")
+    elapsed_seconds: Percentiles = Field(description="first input started to job ended")
+
+
+class StatsOut(BaseModel):
+    group_by: list[str]
+    groups: list[StatsGroupOut]
+    query: dict[str, Any] = Field(description="the effective query, as the server applied it")
+
+    @classmethod
+    def of(cls, stats: Stats) -> StatsOut:
+        names = [group.value for group in stats.group_by]
+        return cls(
+            group_by=names,
+            groups=[
+                StatsGroupOut(
+                    key=dict(zip(names, group.key, strict=True)),
+                    jobs=group.jobs,
+                    inputs=group.inputs,
+                    succeeded=group.succeeded,
+                    failed=group.failed,
+                    canceled=group.canceled,
+                    timed_out=group.timed_out,
+                    cpu_seconds=group.cpu_seconds,
+                    queue_seconds=Percentiles(
+                        p50=group.queue_seconds_p50, p95=group.queue_seconds_p95
+                    ),
+                    elapsed_seconds=Percentiles(
+                        p50=group.elapsed_seconds_p50, p95=group.elapsed_seconds_p95
+                    ),
+                )
+                for group in stats.groups
+            ],
+            query=stats.echo,
+        )
+
+
+@router.get("/jobs/stats", response_model=StatsOut, summary="Job stats")
+def stats(request: Request, caller: Caller) -> StatsOut:
+    """Jobs, inputs, CPU time and queue/elapsed time percentiles over the history's filters,
+    grouped by ``group_by`` (``status``, ``model``, ``user``, ``access_key``, ``account``,
+    ``day``, ``week``, ``month``; several may be given). Time groups cut the query's
+    ``time_field`` in its ``tz``."""
+    query = parse_stats(query_lists(request, STATS_PARAMS))
+    return StatsOut.of(reports.stats(store_of(request), caller, query))
+
+
+@router.get(
+    "/jobs/export",
+    response_class=StreamingResponse,
+    summary="Export the history",
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+)
+def export(request: Request, caller: Caller) -> StreamingResponse:
+    """Every job matching the history's filters, in the history's order (``sort``,
+    ``direction``), streamed as ``format=ndjson`` (the default: one history job object a line)
+    or ``format=csv`` (a header line, then one line a job)."""
+    params = query_lists(request, EXPORT_PARAMS)
+    fmt = _export_format(params.pop("format", []))
+    found = reports.export(store_of(request), caller, parse_history(params))
+    media_type, encode = _FORMATS[fmt]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        _chunks(encode(found)),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="jobline-jobs-{stamp}.{fmt}"'},
+    )
+
+
+def _export_format(values: list[str]) -> str:
+    if len(values) > 1:
+        raise invalid_query("format", ", ".join(values), "given more than once", list(_FORMATS))
+    fmt = values[0].strip().lower() if values else "ndjson"
+    if fmt not in _FORMATS:
+        raise invalid_query("format", values[0], "unknown export format", list(_FORMATS))
+    return fmt
+
+
+def _ndjson_lines(jobs: Iterable[Job]) -> Iterator[str]:
+    for job in jobs:
+        yield JobOut.of(job).model_dump_json() + "\n"
+
+
+def _csv_lines(jobs: Iterable[Job]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+
+    def written() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writeheader()
+    yield written()  # an empty export is still a CSV with its header
+    for job in jobs:
+        out = JobOut.of(job).model_dump(mode="json")
+        writer.writerow(
+            {
+                **out,
+                **out["counts"],
+                "model": out["model"]["identifier"],
+                "model_version": out["model"]["version"],
+                "labels": ",".join(out["labels"]),
+            }
+        )
+        yield written()
+
+
+_FORMATS: dict[str, tuple[str, Callable[[Iterable[Job]], Iterator[str]]]] = {
+    "csv": ("text/csv; charset=utf-8", _csv_lines),
+    "ndjson": ("application/x-ndjson", _ndjson_lines),
+}
+
+
+def _chunks(lines: Iterator[str]) -> Iterator[str]:
+    while chunk := "".join(islice(lines, EXPORT_CHUNK_ROWS)):
+        yield chunk
