@@ -24,6 +24,25 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from jobline.cli.filters import (
+    AccessKey,
+    Account,
+    Count,
+    End,
+    JobId,
+    Label,
+    Model,
+    ModelVersion,
+    Name,
+    Repeated,
+    Search,
+    Start,
+    Status,
+    TimeField,
+    Tz,
+    User,
+    history_filters,
+)
 from jobline.cli.output import fail, local_minute, reported, table
 from jobline.client import TERMINAL, Client, Inputs
 from jobline.errors import InvalidInputs, UnknownModel
@@ -39,7 +58,6 @@ AsJson = Annotated[bool, typer.Option("--json", help="print the server's JSON")]
 Wait = Annotated[bool, typer.Option("--wait", help="wait for the job to end (progress on stderr)")]
 
 PartSpec = tuple[str, str | None, str | bytes]  # source, input name (None: the only one), value
-Repeated = list[str] | None  # values of a repeatable option or argument; None when not given
 
 
 class Format(StrEnum):
@@ -169,48 +187,25 @@ def results(job: JobRef, *, key: Key, url: Url = DEFAULT_URL, as_json: AsJson = 
 
 
 def history(
+    ctx: typer.Context,
     *,
     key: Key,
     url: Url = DEFAULT_URL,
-    users: Annotated[
-        Repeated,
-        typer.Option("--user", help="username, name or email (part of it); repeatable"),
-    ] = None,
-    access_keys: Annotated[
-        Repeated, typer.Option("--access-key", help="access key prefix; repeatable")
-    ] = None,
-    accounts: Annotated[
-        Repeated, typer.Option("--account", help="account (managers, admins); repeatable")
-    ] = None,
-    models: Annotated[
-        Repeated, typer.Option("--model", help="model identifier or name; repeatable")
-    ] = None,
-    model_versions: Annotated[Repeated, typer.Option("--model-version", help="repeatable")] = None,
-    jobs: Annotated[Repeated, typer.Option("--job", help="job UUID or serial; repeatable")] = None,
-    name: Annotated[str | None, typer.Option(help="job name contains this")] = None,
-    search: Annotated[
-        str | None, typer.Option(help="in names, descriptions, messages and input errors")
-    ] = None,
-    labels: Annotated[Repeated, typer.Option("--label", help="repeatable")] = None,
-    counts: Annotated[
-        Repeated,
-        typer.Option("--count", help="input counts, e.g. failed>=1 or completed<total; repeatable"),
-    ] = None,
-    statuses: Annotated[
-        Repeated,
-        typer.Option("--status", help="a status, or PENDING / TERMINATED; repeatable"),
-    ] = None,
-    time_field: Annotated[
-        str | None,
-        typer.Option(help="what --start/--end bound: submitted, created, updated, finished"),
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option(help="ISO 8601 time or date, or epoch milliseconds; inclusive")
-    ] = None,
-    end: Annotated[str | None, typer.Option(help="like --start; a date includes its day")] = None,
-    tz: Annotated[
-        str | None, typer.Option(help="time zone of times without an offset; UTC when left out")
-    ] = None,
+    user: User = None,
+    access_key: AccessKey = None,
+    account: Account = None,
+    model: Model = None,
+    model_version: ModelVersion = None,
+    job_id: JobId = None,
+    name: Name = None,
+    search: Search = None,
+    label: Label = None,
+    count: Count = None,
+    status: Status = None,
+    time_field: TimeField = None,
+    start: Start = None,
+    end: End = None,
+    tz: Tz = None,
     sort: Annotated[
         str | None, typer.Option(help="e.g. submittedAt, serial, status, elapsedTime")
     ] = None,
@@ -224,24 +219,7 @@ def history(
     """List the jobs you may see, newest first, with the server's history filters."""
     with connected(url, key) as client:
         found = client.history(
-            user=users,
-            access_key=access_keys,
-            account=accounts,
-            model=models,
-            model_version=model_versions,
-            job_id=jobs,
-            name=name,
-            search=search,
-            label=labels,
-            count=counts,
-            status=statuses,
-            time_field=time_field,
-            start=start,
-            end=end,
-            tz=tz,
-            sort=sort,
-            direction=direction,
-            per_page=per_page,
+            **history_filters(ctx), sort=sort, direction=direction, per_page=per_page
         )
         for line in format_rows(islice(found, limit or None), fmt):
             typer.echo(line)

@@ -16,64 +16,27 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from jobline.cli.jobs import DEFAULT_URL, Key, Repeated, Url, connected
-from jobline.cli.output import table
-
-# The history filters both commands take, by their API names (the commands' parameter names).
-FILTERS = (
-    "user",
-    "access_key",
-    "account",
-    "model",
-    "model_version",
-    "job_id",
-    "name",
-    "search",
-    "label",
-    "count",
-    "status",
-    "time_field",
-    "start",
-    "end",
-    "tz",
+from jobline.cli.filters import (
+    AccessKey,
+    Account,
+    Count,
+    End,
+    JobId,
+    Label,
+    Model,
+    ModelVersion,
+    Name,
+    Repeated,
+    Search,
+    Start,
+    Status,
+    TimeField,
+    Tz,
+    User,
+    history_filters,
 )
-
-User = Annotated[
-    Repeated, typer.Option("--user", help="username, name or email (part of it); repeatable")
-]
-AccessKey = Annotated[Repeated, typer.Option("--access-key", help="key prefix; repeatable")]
-Account = Annotated[
-    Repeated, typer.Option("--account", help="account (managers, admins); repeatable")
-]
-Model = Annotated[Repeated, typer.Option("--model", help="model identifier or name; repeatable")]
-ModelVersion = Annotated[Repeated, typer.Option("--model-version", help="repeatable")]
-JobId = Annotated[Repeated, typer.Option("--job", help="job UUID or serial; repeatable")]
-Name = Annotated[str | None, typer.Option("--name", help="job name contains this")]
-Search = Annotated[
-    str | None, typer.Option("--search", help="in name, description, message and input errors")
-]
-Label = Annotated[Repeated, typer.Option("--label", help="repeatable")]
-Count = Annotated[
-    Repeated, typer.Option("--count", help="input counts, e.g. failed>=1 or completed<total")
-]
-Status = Annotated[
-    Repeated, typer.Option("--status", help="a status, or PENDING / TERMINATED; repeatable")
-]
-TimeField = Annotated[
-    str | None,
-    typer.Option(
-        "--time-field", help="what --start/--end bound: submitted, created, updated, finished"
-    ),
-]
-Start = Annotated[
-    str | None,
-    typer.Option("--start", help="ISO 8601 time or date, or epoch milliseconds; inclusive"),
-]
-End = Annotated[str | None, typer.Option("--end", help="like --start; a date includes its day")]
-Tz = Annotated[
-    str | None,
-    typer.Option("--tz", help="time zone of times without an offset and of days; UTC by default"),
-]
+from jobline.cli.jobs import DEFAULT_URL, Key, Url, connected
+from jobline.cli.output import table
 
 STATS_FIGURES = tuple(
     "JOBS INPUTS OK FAILED CANCELED TIMEDOUT CPU_S"
@@ -95,11 +58,6 @@ def register(app: typer.Typer) -> None:
     """Add the commands of this module to ``app``."""
     app.command()(stats)
     app.command()(export)
-
-
-def _filters(ctx: typer.Context) -> dict[str, Any]:
-    # Click keeps every parsed flag under its parameter's name, which is the API's name.
-    return {name: ctx.params[name] for name in FILTERS}
 
 
 def stats(
@@ -136,7 +94,7 @@ def stats(
     """Jobs, inputs, CPU time and queue/elapsed time percentiles of the jobs you may see,
     per group, with the history's filters."""
     with connected(url, key) as client:
-        found = client.stats(group_by or (), **_filters(ctx))
+        found = client.stats(group_by or (), **history_filters(ctx))
     if fmt is StatsFormat.json:
         typer.echo(json.dumps(found, indent=2))
         return
@@ -204,7 +162,7 @@ def export(
 ) -> None:
     """Every job you may see that matches the history's filters, streamed as CSV or NDJSON
     (one history job object a line), newest first unless --sort says otherwise."""
-    filters = {"sort": sort, "direction": direction, **_filters(ctx)}
+    filters = {"sort": sort, "direction": direction, **history_filters(ctx)}
     written = 0
     with connected(url, key) as client:
         if fmt is ExportFormat.csv:
