@@ -9,7 +9,8 @@ from jobline.domain.work import Claim, Outcome
 from jobline.store import Store
 from jobline.store import queue as queue_store
 
-LEASE_SECONDS = 300.0
+LEASE_SECONDS = 30.0  # a worker that has not renewed its lease for this long is presumed gone
+MAX_ATTEMPTS = 3  # runs of one input whose worker vanished, before the input fails
 
 
 def claim(
@@ -22,9 +23,18 @@ def claim(
 ) -> list[Claim]:
     """Lease up to ``limit`` queued inputs for ``worker`` (of ``models``, or any)."""
     with store.write() as conn:
+        queue_store.requeue_expired(conn, max_attempts=MAX_ATTEMPTS)
         return queue_store.claim(
             conn, worker=worker, models_served=models, limit=limit, lease_seconds=lease_seconds
         )
+
+
+def heartbeat(
+    store: Store, worker: str, input_ids: Sequence[int], lease_seconds: float = LEASE_SECONDS
+) -> list[int]:
+    """Renew ``worker``'s leases on running inputs; returns the ones it must stop."""
+    with store.write() as conn:
+        return queue_store.heartbeat(conn, worker, input_ids, lease_seconds)
 
 
 def read_part(store: Store, blob_key: str) -> bytes:

@@ -185,6 +185,7 @@ class Input:
     started_at: datetime | None
     finished_at: datetime | None
     cpu_seconds: float
+    peak_memory_kib: int
     outputs: dict[str, Any]  # small JSON outputs, by name
     files: tuple[OutputFile, ...]
     error: str

@@ -38,3 +38,4 @@ class Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     error: str = ""
+    peak_memory_kib: int = 0  # the child process's peak resident memory

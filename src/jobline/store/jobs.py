@@ -250,6 +250,7 @@ def input_record(row: Row[Any]) -> Input:
         started_at=row.started_at,
         finished_at=row.finished_at,
         cpu_seconds=row.cpu_seconds,
+        peak_memory_kib=row.peak_memory_kib,
         outputs=dict(row.outputs),
         files=tuple(OutputFile(**f) for f in row.files),
         error=row.error,

@@ -64,6 +64,61 @@ def claim(
     return _claims(conn, [row.id for row in picked])
 
 
+def heartbeat(
+    conn: Connection, worker: str, input_ids: Sequence[int], lease_seconds: float
+) -> list[int]:
+    """Extend ``worker``'s leases on these inputs; returns the ones it must stop running:
+    its lease is gone (it expired and the input went back to the queue), or the job ended."""
+    rows = conn.execute(
+        select(inputs.c.id, inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job"))
+        .join(jobs, jobs.c.id == inputs.c.job_id)
+        .where(inputs.c.id.in_(input_ids))
+    ).all()
+    kept = [
+        row.id
+        for row in rows
+        if (row.status, row.lease_owner) == (InputStatus.RUNNING.value, worker)
+        and not JobStatus(row.job).terminal
+    ]
+    if kept:
+        conn.execute(
+            update(inputs)
+            .where(inputs.c.id.in_(kept))
+            .values(lease_expires_at=now() + timedelta(seconds=lease_seconds))
+        )
+    return sorted(set(input_ids) - set(kept))
+
+
+def requeue_expired(conn: Connection, *, max_attempts: int) -> int:
+    """Inputs whose worker stopped renewing its lease go back to the queue, or, after
+    ``max_attempts`` runs, fail with the reason. Returns how many were found."""
+    expired = conn.execute(
+        select(inputs.c.id, inputs.c.job_id, inputs.c.attempts, inputs.c.lease_owner)
+        .where(inputs.c.status == InputStatus.RUNNING.value, inputs.c.lease_expires_at < now())
+        .with_for_update(skip_locked=True)
+    ).all()
+    deltas: dict[int, JobDelta] = {}
+    at = now()
+    for row in expired:
+        gives_up = row.attempts >= max_attempts
+        new = InputStatus.FAILED if gives_up else InputStatus.QUEUED
+        values: dict[str, Any] = {
+            "status": new.value,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if gives_up:
+            values.update(
+                finished_at=at,
+                error=f"its worker vanished during each of {row.attempts} attempts "
+                f"(last: {row.lease_owner}); giving up",
+            )
+        conn.execute(update(inputs).where(inputs.c.id == row.id).values(**values))
+        deltas.setdefault(row.job_id, JobDelta()).moves.append((InputStatus.RUNNING, new))
+    apply_moves(conn, deltas, actor="lease expiry", reason="a worker's lease expired")
+    return len(expired)
+
+
 def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
     rows = conn.execute(
         select(
@@ -172,6 +227,7 @@ def _ending_values(
             for f in files
         ],
         "error": outcome.error,
+        "peak_memory_kib": outcome.peak_memory_kib,
     }
     if job_status in (JobStatus.CANCELED, JobStatus.TIMEDOUT):
         status = InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED

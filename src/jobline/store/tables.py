@@ -231,10 +231,18 @@ inputs = Table(
     Column("lease_owner", String(200)),
     Column("lease_expires_at", UTCDateTime),
     Column("cpu_seconds", Float, nullable=False, default=0.0),
+    Column("peak_memory_kib", BigInteger, nullable=False, default=0),
     Column("outputs", JSONType, nullable=False),
     Column("files", JSONType, nullable=False),
     Column("error", Text, nullable=False, default=""),
     UniqueConstraint("job_id", "source"),
+    # Expired leases are found among the running inputs only.
+    Index(
+        "ix_inputs_running_lease",
+        "lease_expires_at",
+        sqlite_where=text("status = 'RUNNING'"),
+        postgresql_where=text("status = 'RUNNING'"),
+    ),
     # The claim scans only what is queued, oldest first.
     Index(
         "ix_inputs_queued",

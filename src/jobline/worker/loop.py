@@ -10,12 +10,16 @@ one input costs two short transactions and starts as soon as it is queued.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import secrets
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
 from jobline.worker.runner import Runner
 from jobline.worker.source import WorkSource
@@ -23,6 +27,8 @@ from jobline.worker.source import WorkSource
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0  # an idle worker looks for work this often even without a wake-up
+# While inputs run, the worker renews their leases and learns of cancellations this often.
+HEARTBEAT_SECONDS = 0.5
 # Each slot holds about this much work claimed ahead, so slots never wait for a claim and
 # fast inputs are claimed in batches; slow inputs are claimed one ahead, not hoarded.
 PREFETCH_SECONDS = 0.05
@@ -43,7 +49,8 @@ class Worker:
         self.source = source
         self.slots = slots
         self.models = list(models) if models is not None else None
-        self.name = name or f"{socket.gethostname()}:embedded"
+        # Unique per process: leases are held by name, and two workers must never share one.
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._finished: queue.SimpleQueue[tuple[Claim, Outcome]] = queue.SimpleQueue()
         self._wake = threading.Event()  # something happened: an input ended or work arrived
         self._work_hint = threading.Event()  # new work may be queued
@@ -51,6 +58,8 @@ class Worker:
         self._local = threading.local()
         self._thread: threading.Thread | None = None
         self._run_seconds = PREFETCH_SECONDS  # running average of an input's run time
+        self._runners: list[Runner] = []
+        self._runners_lock = threading.Lock()
         source.on_work(self._work_arrived)
 
     def run_burst(self) -> int:
@@ -88,24 +97,42 @@ class Worker:
 
     def _coordinate(self, *, burst: bool) -> int:
         ran = 0
-        in_flight = 0
+        running: dict[int, threading.Event] = {}  # input id -> set to stop it
+        next_beat = time.monotonic() + HEARTBEAT_SECONDS
         self._work_hint.set()
-        with ThreadPoolExecutor(self.slots, thread_name_prefix="jobline-slot") as pool:
-            while True:
-                self._wake.clear()
-                done = self._take_finished()
-                if done:
-                    self._report(done)
-                    in_flight -= len(done)
-                    ran += len(done)
-                claims = self._claim(self._capacity() - in_flight)
-                for claim in claims:
-                    pool.submit(self._run, claim)
-                in_flight += len(claims)
-                if in_flight == 0 and (burst or self._stop.is_set()):
-                    return ran
-                if not done and not claims and not self._wake.wait(IDLE_POLL_SECONDS):
-                    self._work_hint.set()  # no wake-up for a while: look anyway
+        try:
+            with ThreadPoolExecutor(self.slots, thread_name_prefix="jobline-slot") as pool:
+                while True:
+                    self._wake.clear()
+                    done = self._take_finished()
+                    if done:
+                        self._report(done)
+                        for claim, _ in done:
+                            running.pop(claim.input_id, None)
+                        ran += len(done)
+                    if running and time.monotonic() >= next_beat:
+                        self._heartbeat(running)
+                        next_beat = time.monotonic() + HEARTBEAT_SECONDS
+                    claims = self._claim(self._capacity() - len(running))
+                    for claim in claims:
+                        running[claim.input_id] = threading.Event()
+                        pool.submit(self._run, claim, running[claim.input_id])
+                    if not running and (burst or self._stop.is_set()):
+                        return ran
+                    if not done and not claims:
+                        wait = HEARTBEAT_SECONDS if running else IDLE_POLL_SECONDS
+                        if not self._wake.wait(wait) and not running:
+                            self._work_hint.set()  # no wake-up for a while: look anyway
+        finally:
+            with self._runners_lock:
+                for runner in self._runners:
+                    runner.close()
+                self._runners.clear()
+
+    def _heartbeat(self, running: dict[int, threading.Event]) -> None:
+        """Keep the leases of running inputs, and stop those whose job ended meanwhile."""
+        for input_id in self.source.heartbeat(self.name, list(running)):
+            running[input_id].set()
 
     def _claim(self, room: int) -> list[Claim]:
         """Claim up to ``room`` inputs, unless the last claim showed the queue is empty and
@@ -138,15 +165,18 @@ class Worker:
             if not accepted:
                 log.warning("lease on input %s was lost; its result was dropped", claim.input_id)
 
-    def _run(self, claim: Claim) -> None:
+    def _run(self, claim: Claim, stop: threading.Event) -> None:
         """On a slot thread: run one input and hand its outcome to the coordinator."""
         runner: Runner | None = getattr(self._local, "runner", None)
         if runner is None:
             runner = self._local.runner = Runner()
+            with self._runners_lock:
+                self._runners.append(runner)
         try:
             parts = {name: self.source.read_part(key) for name, key in claim.parts.items()}
-            outcome = runner.run(claim, parts)
+            outcome = runner.run(claim, parts, stop)
         except Exception as exc:  # the input fails; the slot lives on
-            outcome = runner.failed(f"could not run the input: {exc}")
+            log.exception("input %s could not be run", claim.input_id)
+            outcome = Runner.ended(InputStatus.FAILED, f"could not run the input: {exc}")
         self._finished.put((claim, outcome))
         self._wake.set()

@@ -1,66 +1,114 @@
-"""Running model code on one claimed input and turning what happened into an ``Outcome``.
+"""Running one claimed input in a child process, and turning what happened into an Outcome.
 
-For now model code runs in the worker's own thread; child processes with timeouts are the
-next step (DESIGN §4) and will replace ``Runner`` behind the same ``run`` method.
+Each worker slot owns one ``Runner`` and through it one long-lived child process (started
+from a fork server that has jobline imported, so a new child costs milliseconds). The child
+loads each model once and serves many inputs. An input that outlives its timeout, or whose
+job is canceled, has its child's whole process group killed; a child that dies is replaced
+on the next input. Either way the worker itself lives on.
 """
 
 from __future__ import annotations
 
-import logging
+import multiprocessing
+import os
+import signal
+import threading
 import time
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
-from jobline.models.base import ModelCode, ModelError
-from jobline.models.registry import load_class
+from jobline.worker import child
 
-log = logging.getLogger(__name__)
+WATCH_SECONDS = 0.05  # how often a running input is checked for cancellation and death
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(["jobline.worker.child", "jobline.models.builtin"])
 
 
 class Runner:
-    """Runs claims, loading each model once (per runner) and reusing it for every input."""
+    """One child process, and the rules for running an input in it."""
 
     def __init__(self) -> None:
-        self._loaded: dict[str, ModelCode] = {}
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
 
-    def model(self, entry_point: str) -> ModelCode:
-        if entry_point not in self._loaded:
-            code = load_class(entry_point)()
-            code.load()
-            self._loaded[entry_point] = code
-        return self._loaded[entry_point]
-
-    def run(self, claim: Claim, parts: dict[str, bytes]) -> Outcome:
+    def run(
+        self, claim: Claim, parts: dict[str, bytes], stop: threading.Event | None = None
+    ) -> Outcome:
+        """Run ``claim`` to its end, its timeout, or until ``stop`` is set (canceled)."""
         started = datetime.now(UTC)
-        cpu_start = time.thread_time()
+        conn = self._child()
+        conn.send((claim.entry_point, parts, claim.args))
+        deadline = time.monotonic() + claim.timeout_seconds
+        while not conn.poll(WATCH_SECONDS):
+            if stop is not None and stop.is_set():
+                self.close()
+                return self.ended(InputStatus.CANCELED, "canceled while running", started)
+            if time.monotonic() >= deadline:
+                self.close()
+                error = (
+                    f"timed out after {claim.timeout_seconds:g} seconds; its processes were killed"
+                )
+                return self.ended(InputStatus.TIMEDOUT, error, started)
+            if self._process is not None and not self._process.is_alive():
+                break
         try:
-            result = self.model(claim.entry_point).run(parts, claim.args)
-        except ModelError as exc:
-            return self.failed(str(exc), started, cpu_start)
-        except Exception as exc:
-            log.exception("model %s failed on input %s", claim.model_identifier, claim.source)
-            return self.failed(f"{type(exc).__name__}: {exc}", started, cpu_start)
+            kind, value, files, cpu, peak_kib = conn.recv()
+        except (EOFError, OSError):
+            return self.ended(InputStatus.FAILED, self._death(), started)
+        if kind != "ok":
+            return self.ended(InputStatus.FAILED, str(value), started, cpu)
         return Outcome(
             status=InputStatus.SUCCEEDED,
             started_at=started,
             finished_at=datetime.now(UTC),
-            cpu_seconds=time.thread_time() - cpu_start,
-            outputs=result.outputs,
-            files=result.files,
+            cpu_seconds=cpu,
+            outputs=value,
+            files=files,
+            peak_memory_kib=peak_kib,
         )
 
     @staticmethod
-    def failed(
-        error: str, started: datetime | None = None, cpu_start: float | None = None
+    def ended(
+        status: InputStatus, error: str, started: datetime | None = None, cpu: float = 0.0
     ) -> Outcome:
-        """The outcome of an input that failed with ``error``."""
+        """The outcome of an input that did not succeed."""
         now = datetime.now(UTC)
-        cpu = 0.0 if cpu_start is None else time.thread_time() - cpu_start
         return Outcome(
-            status=InputStatus.FAILED,
-            started_at=started or now,
-            finished_at=now,
-            cpu_seconds=cpu,
-            error=error,
+            status=status, started_at=started or now, finished_at=now, cpu_seconds=cpu, error=error
         )
+
+    def close(self) -> None:
+        """Kill the child and everything it started."""
+        if self._process is None:
+            return
+        if self._process.pid is not None and self._process.is_alive():
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended on its own in between
+        self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process = self._conn = None
+
+    def _child(self) -> Connection:
+        if self._process is not None and self._process.is_alive() and self._conn is not None:
+            return self._conn
+        self.close()
+        parent_end, child_end = _context.Pipe()
+        self._process = _context.Process(target=child.serve, args=(child_end,), daemon=True)
+        self._process.start()
+        child_end.close()
+        self._conn = parent_end
+        return parent_end
+
+    def _death(self) -> str:
+        process = self._process
+        self.close()
+        code = process.exitcode if process is not None else None
+        if code is not None and code < 0:
+            return f"the model's process was killed by signal {signal.Signals(-code).name}"
+        return f"the model's process exited with code {code}"

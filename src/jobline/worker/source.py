@@ -24,6 +24,9 @@ class WorkSource(Protocol):
     def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
         """Report how inputs ended, all at once; False for each whose lease was lost."""
 
+    def heartbeat(self, worker: str, input_ids: Sequence[int]) -> list[int]:
+        """Renew the leases of running inputs; returns those to stop (job ended, lease lost)."""
+
     def on_work(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (from any thread) whenever new work may have arrived."""
 
@@ -42,6 +45,9 @@ class LocalWorkSource:
 
     def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
         return work.complete(self.store, done)
+
+    def heartbeat(self, worker: str, input_ids: Sequence[int]) -> list[int]:
+        return work.heartbeat(self.store, worker, input_ids)
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self.store.on_work(listener)

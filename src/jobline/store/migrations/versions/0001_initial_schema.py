@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:07:26.519485
+Create Date: 2026-11-23 14:18:05.583929
 """
 
 import sqlalchemy as sa
@@ -229,6 +229,7 @@ def upgrade() -> None:
         sa.Column("lease_owner", sa.String(length=200), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cpu_seconds", sa.Float(), nullable=False),
+        sa.Column("peak_memory_kib", sa.BigInteger(), nullable=False),
         sa.Column(
             "outputs",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -254,10 +255,22 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'QUEUED'"),
             postgresql_where=sa.text("status = 'QUEUED'"),
         )
+        batch_op.create_index(
+            "ix_inputs_running_lease",
+            ["lease_expires_at"],
+            unique=False,
+            sqlite_where=sa.text("status = 'RUNNING'"),
+            postgresql_where=sa.text("status = 'RUNNING'"),
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("inputs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_inputs_running_lease",
+            sqlite_where=sa.text("status = 'RUNNING'"),
+            postgresql_where=sa.text("status = 'RUNNING'"),
+        )
         batch_op.drop_index(
             "ix_inputs_queued",
             sqlite_where=sa.text("status = 'QUEUED'"),

@@ -1,0 +1,53 @@
+"""The child process that runs model code: loads each model once, then serves inputs.
+
+It runs in its own process group, so killing the group at a timeout or a cancellation also
+ends whatever the model started (an EnergyPlus run, a shell). CPU time is what this process
+and the children it waited for used while the input ran, from the kernel's accounting.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from jobline.models.base import ModelCode, ModelError
+from jobline.models.registry import load_class
+
+Task = tuple[str, dict[str, bytes], dict[str, Any]]  # entry point, parts, args
+# ("ok", outputs, files, cpu seconds, peak KiB) or ("error", message, {}, cpu seconds, peak KiB)
+Reply = tuple[str, Any, dict[str, bytes], float, int]
+
+
+def serve(conn: Connection) -> None:
+    """Answer tasks from ``conn`` until the parent closes it."""
+    os.setsid()
+    loaded: dict[str, ModelCode] = {}
+    while True:
+        try:
+            entry_point, parts, args = conn.recv()
+        except EOFError:
+            return
+        before = _cpu_seconds()
+        try:
+            if entry_point not in loaded:
+                code = load_class(entry_point)()
+                code.load()
+                loaded[entry_point] = code
+            result = loaded[entry_point].run(parts, args)
+            reply: Reply = ("ok", result.outputs, result.files, 0.0, 0)
+        except ModelError as exc:
+            reply = ("error", str(exc), {}, 0.0, 0)
+        except Exception as exc:
+            traceback.print_exc()
+            reply = ("error", f"{type(exc).__name__}: {exc}", {}, 0.0, 0)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send((*reply[:3], _cpu_seconds() - before, usage.ru_maxrss))
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime

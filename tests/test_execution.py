@@ -1,0 +1,139 @@
+"""Running inputs in child processes: crashes, timeouts, cancellation, leases."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from jobline.core import jobs, work
+from jobline.core.jobs import Submission
+from jobline.domain.records import Principal
+from jobline.domain.status import InputStatus, JobStatus
+from jobline.domain.work import Outcome
+from jobline.store import Store, catalog
+from jobline.worker.loop import Worker
+from jobline.worker.source import LocalWorkSource
+from tests.conftest import MakeUser
+from tests.fixture_models import Crash, Spawner
+
+
+@pytest.fixture
+def caller(store: Store, make_user: MakeUser) -> Principal:
+    with store.write() as conn:
+        for code in (Crash, Spawner):
+            catalog.register(conn, code.name, code.description, code.model_version())
+    user, _ = make_user("ann")
+    return Principal(user=user, key_prefix=None)
+
+
+@pytest.fixture
+def worker(store: Store) -> Iterator[Worker]:
+    running = Worker(LocalWorkSource(store), slots=2, name="test")
+    running.start()
+    yield running
+    running.stop()
+
+
+def _until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_a_crashing_model_fails_its_input_and_the_worker_goes_on(
+    store: Store, caller: Principal, drain: Callable[[], int]
+) -> None:
+    crashed = jobs.submit(store, caller, Submission("crash", {"a": {"input": b"x"}}))
+    fine = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    drain()
+    _, (item,) = jobs.results(store, caller, crashed.identifier)
+    assert item.status is InputStatus.FAILED
+    assert item.error == "the model's process exited with code 3"
+    assert jobs.get(store, caller, fine.identifier).status is JobStatus.COMPLETED
+
+
+def test_an_input_past_its_timeout_is_killed_with_what_it_started(
+    store: Store, caller: Principal, drain: Callable[[], int], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    job = jobs.submit(
+        store,
+        caller,
+        Submission("spawner", {"a": {"input": str(pid_file).encode()}}, timeout_seconds=1.0),
+    )
+    started = time.monotonic()
+    drain()
+    assert time.monotonic() - started < 5
+    done, (item,) = jobs.results(store, caller, job.identifier)
+    assert (done.status, item.status) == (JobStatus.TIMEDOUT, InputStatus.TIMEDOUT)
+    assert "timed out after 1 s" in item.error
+    grandchild = int(pid_file.read_text())
+    _until(lambda: not _alive(grandchild))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie waiting for its parent to reap it is dead for our purpose.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_cancel_stops_a_running_input_within_a_second(
+    store: Store, caller: Principal, worker: Worker
+) -> None:
+    job = jobs.submit(store, caller, Submission("sleep", {"a": {"input": b"60"}}))
+    _until(lambda: jobs.get(store, caller, job.id).counters.running == 1)
+    canceled_at = time.monotonic()
+    jobs.cancel(store, caller, job.id)
+    _until(lambda: jobs.results(store, caller, job.id)[1][0].status is InputStatus.CANCELED)
+    assert time.monotonic() - canceled_at < 1.5
+    final = jobs.get(store, caller, job.id)
+    assert final.status is JobStatus.CANCELED
+    assert (final.counters.canceled, final.counters.running) == (1, 0)
+
+
+def test_cpu_time_and_memory_come_from_the_child(
+    store: Store, caller: Principal, drain: Callable[[], int]
+) -> None:
+    job = jobs.submit(store, caller, Submission("sentiment", {"a": {"input": b"I love it"}}))
+    drain()
+    _, (item,) = jobs.results(store, caller, job.identifier)
+    assert item.status is InputStatus.SUCCEEDED
+    assert item.cpu_seconds > 0 and item.peak_memory_kib > 10_000
+
+
+def test_an_expired_lease_requeues_then_fails_after_three_attempts(
+    store: Store, caller: Principal
+) -> None:
+    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    for attempt in (1, 2, 3):
+        (claim,) = work.claim(store, f"vanishing-{attempt}", lease_seconds=0.0)
+        assert claim.attempt == attempt
+        time.sleep(0.01)
+    assert work.claim(store, "next") == []  # the third expiry gives up instead
+    done, (item,) = jobs.results(store, caller, job.identifier)
+    assert (done.status, item.status) == (JobStatus.ERROR, InputStatus.FAILED)
+    assert "vanished during each of 3 attempts" in item.error
+    late = Outcome(InputStatus.SUCCEEDED, item.queued_at, item.queued_at)
+    assert work.complete(store, [(claim, late)]) == [False]  # a late result is ignored
+
+
+def test_heartbeat_renews_leases_and_reports_inputs_to_stop(
+    store: Store, caller: Principal
+) -> None:
+    keep = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    drop = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"y"}}))
+    claims = work.claim(store, "w", limit=2, lease_seconds=0.0)
+    jobs.cancel(store, caller, drop.id)
+    by_job = {c.job_id: c.input_id for c in claims}
+    assert work.heartbeat(store, "w", list(by_job.values())) == [by_job[drop.id]]
+    assert work.claim(store, "other") == []  # the renewed lease is not expired any more
+    assert work.heartbeat(store, "impostor", [by_job[keep.id]]) == [by_job[keep.id]]
