@@ -57,6 +57,27 @@ class ModelCode(ABC):
     def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
         """Process one input: its parts by input name, and the job's args."""
 
+    # True when the model merges a job's results with `collect` once all its inputs ended.
+    collects: ClassVar[bool] = False
+
+    @classmethod
+    def split(
+        cls, parts: dict[str, bytes], args: dict[str, Any]
+    ) -> dict[str, dict[str, bytes]] | None:
+        """Turn one submitted input into several (case name -> parts), or None to run it as is.
+
+        Runs in the server when the job is submitted, without `load`: it must be quick and
+        must raise `ModelError` for input it cannot split.
+        """
+        return None
+
+    def collect(self, results: dict[str, Result], args: dict[str, Any]) -> Result:
+        """Merge the results of a job's succeeded inputs (by source) into one job result.
+
+        Called once per job, in a worker's child process after `load`, when `collects` is set.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not collect")
+
     @classmethod
     def model_version(cls) -> ModelVersion:
         """The version record the store keeps for this class."""
