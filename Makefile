@@ -28,7 +28,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 
 bench: $(STAMP)  ## performance numbers (see bench/README.md)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.history --jobs 200000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

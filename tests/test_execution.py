@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jobline import errors
 from jobline.core import jobs, work
 from jobline.core.jobs import Submission
 from jobline.domain.records import Principal
@@ -17,8 +18,8 @@ from jobline.domain.work import Outcome
 from jobline.store import Store, catalog
 from jobline.worker.loop import Worker
 from jobline.worker.source import LocalWorkSource
-from tests.conftest import MakeUser
-from tests.fixture_models import Crash, Spawner
+from tests.conftest import MakeClient, MakeUser
+from tests.fixture_models import Crash, Spawner, Words
 
 
 @pytest.fixture
@@ -137,3 +138,42 @@ def test_heartbeat_renews_leases_and_reports_inputs_to_stop(
     assert work.heartbeat(store, "w", list(by_job.values())) == [by_job[drop.id]]
     assert work.claim(store, "other") == []  # the renewed lease is not expired any more
     assert work.heartbeat(store, "impostor", [by_job[keep.id]]) == [by_job[keep.id]]
+
+
+def test_split_inputs_run_as_cases_and_are_collected(
+    store: Store, caller: Principal, make_client: MakeClient, make_user: MakeUser
+) -> None:
+    with store.write() as conn:
+        catalog.register(conn, Words.name, Words.description, Words.model_version())
+    client = make_client(make_user("bob")[1])
+    job = client.submit("words", {"text": {"input": "split me up"}})
+    assert job["counts"]["total"] == 3
+    Worker(LocalWorkSource(store), name="w").run_burst()
+    results = client.results(job["identifier"])
+    assert results["job"]["status"] == "COMPLETED"
+    assert [i["source"] for i in results["inputs"]] == ["text/00", "text/01", "text/02"]
+    assert results["collected"]["outputs"] == {"sentence": "SPLIT ME UP"}
+    (file,) = results["collected"]["files"]
+    assert client.collected_file(job["serial"], file["name"]) == b"SPLIT ME UP"
+    with pytest.raises(errors.OutputNotFound, match="text/01"):  # sources with "/" route fine
+        client.output_file(job["serial"], "text/01", "missing")
+    events = [e["to_status"] for e in client.events(job["identifier"])]
+    assert events[-1] == "COMPLETED"
+
+
+def test_a_job_whose_cases_all_fail_is_not_collected(
+    store: Store, caller: Principal, drain: Callable[[], int]
+) -> None:
+    with store.write() as conn:
+        catalog.register(conn, Words.name, Words.description, Words.model_version())
+    job = jobs.submit(store, caller, Submission("words", {"t": {"input": b"boom boom"}}))
+    drain()
+    assert jobs.get(store, caller, job.id).status is JobStatus.ERROR
+    assert jobs.collected(store, caller, job.id) is None
+
+
+def test_a_model_that_cannot_split_an_input_is_a_400(store: Store, caller: Principal) -> None:
+    with store.write() as conn:
+        catalog.register(conn, Words.name, Words.description, Words.model_version())
+    with pytest.raises(errors.InvalidInputs, match="no words to split"):
+        jobs.submit(store, caller, Submission("words", {"t": {"input": b"  "}}))

@@ -158,6 +158,10 @@ class Client:
         response = self._request("GET", f"/v1/jobs/{job}/inputs/{source}/outputs/{name}")
         return response.content
 
+    def collected_file(self, job: str | int, name: str) -> bytes:
+        """One file of a job's collected result (models that split and collect)."""
+        return self._request("GET", f"/v1/jobs/{job}/outputs/{name}").content
+
     def history_page(self, **query: QueryValue) -> dict[str, Any]:
         """One page of history: ``jobs``, ``has_more``, ``next_cursor``, ``total``, ``query``.
 

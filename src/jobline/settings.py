@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(default=100 * MIB, description="largest request body accepted")
     max_inputs_per_job: int = 10_000
+    session_hours: float = Field(
+        default=8.0, gt=0, description="how long a dashboard login (session cookie) lasts"
+    )
     admin_email: str = "admin@jobline.local"
     admin_password: str = ""
 

@@ -7,7 +7,7 @@ import subprocess
 import time
 from typing import Any
 
-from jobline.models.base import ModelCode, Result
+from jobline.models.base import ModelCode, ModelError, Result
 
 
 class Crash(ModelCode):
@@ -32,3 +32,29 @@ class Spawner(ModelCode):
             pid_file.write(str(grandchild.pid))
         while True:
             time.sleep(1)
+
+
+class Words(ModelCode):
+    """Splits a text into one case per word, upper-cases each, and collects them in order."""
+
+    identifier = "words"
+    name = "Words"
+    collects = True
+
+    @classmethod
+    def split(
+        cls, parts: dict[str, bytes], args: dict[str, Any]
+    ) -> dict[str, dict[str, bytes]] | None:
+        words = parts["input"].split()
+        if not words:
+            raise ModelError("there are no words to split")
+        return {f"{i:02d}": {"input": word} for i, word in enumerate(words)}
+
+    def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
+        if parts["input"] == b"boom":
+            raise ModelError("boom")
+        return Result(outputs={"word": parts["input"].decode().upper()})
+
+    def collect(self, results: dict[str, Result], args: dict[str, Any]) -> Result:
+        joined = " ".join(results[case].outputs["word"] for case in sorted(results))
+        return Result(outputs={"sentence": joined}, files={"sentence.txt": joined.encode()})

@@ -8,9 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from jobline.api import errors, v1
+from jobline.api import errors, modzy, reports, v1
 from jobline.api.auth import store_of
 from jobline.api.limits import BodyLimit
+from jobline.dashboard import install as install_dashboard
 from jobline.settings import Settings
 from jobline.store import Store, migrate
 
@@ -25,9 +26,13 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.state.store = store
     app.state.settings = settings
     errors.install(app)
+    # Before v1, whose /v1/jobs/{job} would take "stats" and "export" for job references.
+    app.include_router(reports.router)
     app.include_router(v1.router)
+    app.include_router(modzy.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
     app.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness")
+    install_dashboard(app)  # last: its "/" pages come after every API path
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     return app
 

@@ -1,10 +1,11 @@
-"""Who is calling, for the native API: ``Authorization: Bearer <access key>``."""
+"""Who is calling, for the native API: ``Authorization: Bearer <access key>``, or else the
+dashboard's session cookie (so a logged-in browser can follow export and download links)."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from jobline.core import auth
+from jobline.core import auth, sessions
 from jobline.domain.records import Principal
 from jobline.errors import NotAuthenticated
 from jobline.store import Store
@@ -28,5 +29,13 @@ def bearer_token(request: Request) -> str | None:
 
 
 def principal(request: Request) -> Principal:
-    """The caller, authenticated by its access key (FastAPI dependency)."""
-    return auth.authenticate_key(store_of(request), bearer_token(request))
+    """The caller, authenticated by its access key (FastAPI dependency).
+
+    Without an Authorization header, a session cookie is accepted instead (DESIGN §5).
+    """
+    token = bearer_token(request)
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    if token is None and cookie:
+        secret = request.app.state.settings.resolved_secret()
+        return sessions.authenticate_session(store_of(request), cookie, secret)
+    return auth.authenticate_key(store_of(request), token)

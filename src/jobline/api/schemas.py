@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from jobline.domain.records import Event, Input, Job, Model, ModelVersion, Page
+from jobline.domain.records import Event, Input, Job, JobResult, Model, ModelVersion, Page
 from jobline.domain.status import TERMINATED
 
 
@@ -142,7 +143,7 @@ class InputOut(BaseModel):
 
     @classmethod
     def of(cls, job: Job, item: Input) -> InputOut:
-        base = f"/v1/jobs/{job.identifier}/inputs/{item.source}/outputs"
+        base = f"/v1/jobs/{job.identifier}/inputs/{quote(item.source, safe='/')}/outputs"
         return cls(
             source=item.source,
             status=item.status.value,
@@ -161,9 +162,29 @@ class InputOut(BaseModel):
         )
 
 
+class CollectedOut(BaseModel):
+    """What the model's collect step made of the job's results."""
+
+    outputs: dict[str, Any]
+    files: list[FileOut]
+    error: str
+
+    @classmethod
+    def of(cls, job: Job, result: JobResult) -> CollectedOut:
+        base = f"/v1/jobs/{job.identifier}/outputs"
+        files = [
+            FileOut(name=f.name, size=f.size, media_type=f.media_type, url=f"{base}/{f.name}")
+            for f in result.files
+        ]
+        return cls(outputs=result.outputs, files=files, error=result.error)
+
+
 class ResultsOut(BaseModel):
     job: JobOut
     inputs: list[InputOut]
+    collected: CollectedOut | None = Field(
+        description="the job's merged result, for models that collect (e.g. split EnergyPlus)"
+    )
 
 
 class EventOut(BaseModel):

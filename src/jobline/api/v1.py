@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 
 from jobline.api.auth import principal, store_of
 from jobline.api.schemas import (
+    CollectedOut,
     EventOut,
     HistoryOut,
     InlineBytes,
@@ -219,8 +220,14 @@ def cancel_job(job: str, request: Request, caller: Caller) -> JobOut:
 @router.get("/jobs/{job}/results", response_model=ResultsOut, summary="A job's results")
 def job_results(job: str, request: Request, caller: Caller) -> ResultsOut:
     """Each input with its status, outputs, output files, error and timings."""
-    found, items = jobs.results(store_of(request), caller, job)
-    return ResultsOut(job=JobOut.of(found), inputs=[InputOut.of(found, i) for i in items])
+    store = store_of(request)
+    found, items = jobs.results(store, caller, job)
+    merged = jobs.collected(store, caller, found.identifier)
+    return ResultsOut(
+        job=JobOut.of(found),
+        inputs=[InputOut.of(found, i) for i in items],
+        collected=CollectedOut.of(found, merged) if merged is not None else None,
+    )
 
 
 @router.get("/jobs/{job}/events", response_model=list[EventOut], summary="A job's timeline")
@@ -229,12 +236,23 @@ def job_events(job: str, request: Request, caller: Caller) -> list[EventOut]:
 
 
 @router.get(
-    "/jobs/{job}/inputs/{source}/outputs/{name}",
+    "/jobs/{job}/inputs/{source:path}/outputs/{name}",
     response_class=Response,
     summary="One output file",
 )
 def output_file(job: str, source: str, name: str, request: Request, caller: Caller) -> Response:
     found, data = jobs.output_file(store_of(request), caller, job, source, name)
+    return Response(
+        data,
+        media_type=found.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{found.name}"'},
+    )
+
+
+@router.get("/jobs/{job}/outputs/{name}", response_class=Response, summary="A collected file")
+def collected_file(job: str, name: str, request: Request, caller: Caller) -> Response:
+    """One file of the job's collected result (see ``collected`` in the results)."""
+    found, data = jobs.collected_file(store_of(request), caller, job, name)
     return Response(
         data,
         media_type=found.media_type,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from jobline.cli import admin, jobs, server
+from jobline.cli import admin, dev, jobs, reports, retention, server
 
 app = typer.Typer(
     name="jobline",
@@ -21,6 +21,9 @@ app = typer.Typer(
 server.register(app)
 jobs.register(app)
 admin.register(app)
+retention.register(app)
+reports.register(app)
+dev.register(app)
 
 
 def main() -> None:

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobline.core.auth import require_user_key
+from jobline.core.collect import split_inputs
 from jobline.domain.history import HistoryQuery
 from jobline.domain.records import (
     Event,
     Input,
     Job,
+    JobResult,
     Model,
     ModelVersion,
     OutputFile,
@@ -20,7 +22,7 @@ from jobline.domain.records import (
 )
 from jobline.domain.status import JobStatus
 from jobline.errors import InvalidInputs, JobNotFound, OutputNotFound, PayloadTooLarge, UnknownModel
-from jobline.store import Store, catalog
+from jobline.store import Store, catalog, progress
 from jobline.store import history as history_store
 from jobline.store import jobs as job_store
 
@@ -121,6 +123,12 @@ def submit(
     require_user_key(principal)
     model, version = resolve_model(store, submission.model, submission.version)
     check_inputs(version, submission.inputs, max_inputs)
+    queued, collects = split_inputs(version, submission.inputs, submission.args)
+    if len(queued) > max_inputs:
+        raise PayloadTooLarge(
+            f"the job splits into {len(queued)} inputs; at most {max_inputs} are allowed",
+            param="input",
+        )
     if len(submission.name) > MAX_NAME_LENGTH:
         raise InvalidInputs(f"name is longer than {MAX_NAME_LENGTH} characters", param="name")
     _check_no_nul(submission)
@@ -134,7 +142,7 @@ def submit(
                 parts={name: store.blobs.put(identifier, data) for name, data in parts.items()},
                 size=sum(len(data) for data in parts.values()),
             )
-            for source, parts in submission.inputs.items()
+            for source, parts in queued.items()
         )
         user = principal.user
         new = job_store.NewJob(
@@ -154,6 +162,7 @@ def submit(
             labels=submission.labels,
             inputs=new_inputs,
             status=status,
+            collects=collects,
         )
         with store.write() as conn:
             job_store.insert_job(conn, new, actor=user.username)
@@ -192,7 +201,7 @@ def cancel(store: Store, principal: Principal, ref: str | int) -> Job:
     require_user_key(principal)
     job = get(store, principal, ref)
     with store.write() as conn:
-        job_store.end_job(
+        progress.end_job(
             conn,
             job.id,
             JobStatus.CANCELED,
@@ -207,6 +216,13 @@ def results(store: Store, principal: Principal, ref: str | int) -> tuple[Job, li
     job = get(store, principal, ref)
     with store.read() as conn:
         return job, job_store.list_inputs(conn, job.id)
+
+
+def collected(store: Store, principal: Principal, ref: str | int) -> JobResult | None:
+    """What the model's collect step made of a job's results; None before or without one."""
+    job = get(store, principal, ref)
+    with store.read() as conn:
+        return progress.get_result(conn, job.id)
 
 
 def events(store: Store, principal: Principal, ref: str | int) -> list[Event]:
@@ -229,6 +245,20 @@ def output_file(
         names = [f.name for f in item.files]
         raise OutputNotFound(
             f"input {source!r} has no output file {name!r}; it has: {names}", param="name"
+        )
+    return found, store.blobs.get(found.blob_key)
+
+
+def collected_file(
+    store: Store, principal: Principal, ref: str | int, name: str
+) -> tuple[OutputFile, bytes]:
+    """One file of a job's collected result."""
+    result = collected(store, principal, ref)
+    found = next((f for f in result.files if f.name == name), None) if result else None
+    if found is None:
+        names = [f.name for f in result.files] if result else []
+        raise OutputNotFound(
+            f"job {ref!r} has no collected file {name!r}; it has: {names}", param="name"
         )
     return found, store.blobs.get(found.blob_key)
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
+from jobline.core.collect import collect
 from jobline.domain.records import OutputFile
 from jobline.domain.work import Claim, Outcome
-from jobline.store import Store
+from jobline.store import Store, progress
+from jobline.store import jobs as job_store
 from jobline.store import queue as queue_store
 
 LEASE_SECONDS = 30.0  # a worker that has not renewed its lease for this long is presumed gone
 MAX_ATTEMPTS = 3  # runs of one input whose worker vanished, before the input fails
+# A job that waited this long for its collect step lost whoever was to run it: run it again.
+STALE_COLLECT = timedelta(seconds=60)
 
 
 def claim(
@@ -23,10 +28,14 @@ def claim(
 ) -> list[Claim]:
     """Lease up to ``limit`` queued inputs for ``worker`` (of ``models``, or any)."""
     with store.write() as conn:
-        queue_store.requeue_expired(conn, max_attempts=MAX_ATTEMPTS)
-        return queue_store.claim(
+        collecting = queue_store.requeue_expired(conn, max_attempts=MAX_ATTEMPTS)
+        collecting += progress.waiting_for_collect(conn, job_store.now() - STALE_COLLECT)
+        claims = queue_store.claim(
             conn, worker=worker, models_served=models, limit=limit, lease_seconds=lease_seconds
         )
+    for job_id in collecting:
+        collect(store, job_id)
+    return claims
 
 
 def heartbeat(
@@ -45,7 +54,10 @@ def complete(store: Store, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
     """Store outcomes in one transaction; False for each whose lease had already gone."""
     finished = [(claim, outcome, _store_files(store, claim, outcome)) for claim, outcome in done]
     with store.write() as conn:
-        return queue_store.complete(conn, finished)
+        accepted, collecting = queue_store.complete(conn, finished)
+    for job_id in collecting:
+        collect(store, job_id)
+    return accepted
 
 
 def _store_files(store: Store, claim: Claim, outcome: Outcome) -> list[OutputFile]:

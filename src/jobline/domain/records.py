@@ -198,6 +198,15 @@ class Input:
 
 
 @dataclass(frozen=True, slots=True)
+class JobResult:
+    """A job's collected result: what the model's collect step made of its inputs' results."""
+
+    outputs: dict[str, Any]
+    files: tuple[OutputFile, ...]
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     id: int
     job_id: int

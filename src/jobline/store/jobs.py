@@ -1,25 +1,22 @@
-"""Jobs, their inputs and events: creation, reads, and every change of an input's status.
+"""Jobs, their inputs and events: creation, records, reads, and who may see what.
 
-A job's counters and status change in the same transaction as the input that moves them
-(``move_inputs``), so the counters always add up to the total and the status always agrees.
+How they change afterwards is in ``store.progress`` (and ``store.uploads`` for OPEN jobs).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, select
 
 from jobline.domain.records import Event, Input, Job, OutputFile, Principal, Role
 from jobline.domain.status import (
-    COUNTER_OF,
     Counters,
     InputStatus,
     JobStatus,
-    derive_job_status,
 )
 from jobline.store.tables import (
     NEVER,
@@ -59,6 +56,7 @@ class NewJob:
     labels: tuple[str, ...]
     inputs: tuple[NewInput, ...]
     status: JobStatus = JobStatus.SUBMITTED
+    collects: bool = False  # the model merges the results once every input ended
 
 
 def now() -> datetime:
@@ -97,6 +95,7 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
             submitted_at=at,
             updated_at=at,
             submission_bytes=sum(i.size for i in new.inputs),
+            collect_state="pending" if new.collects else "",
         )
         .returning(jobs.c.id)
     ).scalar_one()
@@ -201,7 +200,7 @@ def job_record(row: Row[Any]) -> Job:
         labels=tuple(row.labels),
         status=JobStatus(row.status),
         message=row.message,
-        counters=_counters(row),
+        counters=counters_of(row),
         created_at=row.created_at,
         submitted_at=row.submitted_at,
         started_at=row.started_at,
@@ -215,7 +214,7 @@ def job_record(row: Row[Any]) -> Job:
     )
 
 
-def _counters(row: Row[Any]) -> Counters:
+def counters_of(row: Row[Any]) -> Counters:
     return Counters(
         total=row.total,
         queued=row.queued,
@@ -271,240 +270,3 @@ def list_events(conn: Connection, job_id: int) -> list[Event]:
         )
         for r in rows
     ]
-
-
-@dataclass
-class JobDelta:
-    """What a batch of input changes does to one job."""
-
-    moves: list[tuple[InputStatus, InputStatus]] = field(default_factory=list)
-    cpu_seconds: float = 0.0
-    result_bytes: int = 0
-
-
-_COUNTERS = tuple(COUNTER_OF.values())
-# Prepared once and executed with one parameter set per job: a batch of changes costs the
-# same three statements (lock, update, events) whether it touches one job or a thousand.
-_UPDATE_JOB = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("job"))
-    .values(
-        {
-            **{name: bindparam(f"new_{name}") for name in _COUNTERS},
-            "status": bindparam("new_status"),
-            "started_at": bindparam("new_started_at"),
-            "queue_seconds": bindparam("new_queue_seconds"),
-            "finished_at": bindparam("new_finished_at"),
-            "elapsed_seconds": bindparam("new_elapsed_seconds"),
-            "cpu_seconds": bindparam("new_cpu_seconds"),
-            "result_bytes": bindparam("new_result_bytes"),
-            "updated_at": bindparam("at"),
-        }
-    )
-)
-
-
-def apply_moves(
-    conn: Connection,
-    deltas: dict[int, JobDelta],
-    *,
-    actor: str,
-    reason: str = "",
-    started: bool = False,
-) -> None:
-    """Apply input status changes (already written to ``inputs``) to their jobs.
-
-    Adjusts each job's counters, CPU time and result size, derives its status and, where the
-    status changes, records the timestamps, the times and an event. ``started`` marks inputs
-    that began running, which starts the job's clock. Jobs are locked in serial order, so
-    concurrent batches never wait on each other in a circle.
-    """
-    if not deltas:
-        return
-    at = now()
-    changes, new_events = [], []
-    locked = select(jobs).where(jobs.c.id.in_(list(deltas))).order_by(jobs.c.id).with_for_update()
-    for row in conn.execute(locked):
-        delta = deltas[row.id]
-        counters = _counters(row)
-        for old, new in delta.moves:
-            counters = counters.moved(old, new)
-        old_status = JobStatus(row.status)
-        new_status = derive_job_status(old_status, counters)
-        changes.append(
-            {
-                "job": row.id,
-                "at": at,
-                **{f"new_{name}": getattr(counters, name) for name in _COUNTERS},
-                "new_cpu_seconds": row.cpu_seconds + delta.cpu_seconds,
-                "new_result_bytes": row.result_bytes + delta.result_bytes,
-                **_times(row, new_status, at, started),
-            }
-        )
-        if new_status is not old_status:
-            new_events.append(
-                {
-                    "job_id": row.id,
-                    "at": at,
-                    "actor": actor,
-                    "from_status": old_status.value,
-                    "to_status": new_status.value,
-                    "reason": reason or _default_reason(counters),
-                }
-            )
-    conn.execute(_UPDATE_JOB, changes)
-    if new_events:
-        conn.execute(events.insert(), new_events)
-
-
-def _times(row: Row[Any], status: JobStatus, at: datetime, started: bool) -> dict[str, Any]:
-    """The status and clock columns of ``_UPDATE_JOB`` for a job moving to ``status``."""
-    started_at, queue_seconds = row.started_at, row.queue_seconds
-    if started and started_at is None:
-        started_at, queue_seconds = at, (at - row.submitted_at).total_seconds()
-    finished_at, elapsed_seconds = row.finished_at, row.elapsed_seconds
-    if status.terminal and status.value != row.status:
-        finished_at = at
-        elapsed_seconds = (at - (started_at or row.submitted_at)).total_seconds()
-    return {
-        "new_status": status.value,
-        "new_started_at": started_at,
-        "new_queue_seconds": queue_seconds,
-        "new_finished_at": finished_at,
-        "new_elapsed_seconds": elapsed_seconds,
-    }
-
-
-def _ending(row: Row[Any], status: JobStatus, at: datetime) -> dict[str, Any]:
-    if not status.terminal:
-        return {}
-    started = row.started_at or row.submitted_at
-    return {"finished_at": at, "elapsed_seconds": (at - started).total_seconds()}
-
-
-def _default_reason(counters: Counters) -> str:
-    return (
-        f"{counters.succeeded} succeeded, {counters.failed} failed, "
-        f"{counters.canceled} canceled, {counters.timed_out} timed out of {counters.total}"
-    )
-
-
-def end_job(
-    conn: Connection, job_id: int, status: JobStatus, *, actor: str, reason: str
-) -> JobStatus:
-    """End a job as a whole (canceled, timed out): its queued inputs end with it.
-
-    Inputs already running keep running and are counted under ``status`` when they report.
-    A job that has ended already is left as it is; returns the job's status either way.
-    """
-    input_status = InputStatus.TIMEDOUT if status is JobStatus.TIMEDOUT else InputStatus.CANCELED
-    at = now()
-    # Inputs before the job row: claims and completions lock in that order too, so the
-    # two can never wait on each other (a terminal job has no queued inputs to touch).
-    queued = conn.execute(
-        update(inputs)
-        .where(inputs.c.job_id == job_id, inputs.c.status == InputStatus.QUEUED.value)
-        .values(status=input_status.value, finished_at=at, error=reason)
-    ).rowcount
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).one()
-    old_status = JobStatus(row.status)
-    if old_status.terminal:
-        return old_status
-    counter = COUNTER_OF[input_status]
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(
-            {
-                "status": status.value,
-                "message": reason,
-                "queued": jobs.c.queued - queued,
-                counter: getattr(jobs.c, counter) + queued,
-                "updated_at": at,
-                **_ending(row, status, at),
-            }
-        )
-    )
-    add_event(conn, job_id, actor, old_status, status, reason, at)
-    return status
-
-
-def lock_for_upload(
-    conn: Connection, job_id: int, source: str | None = None
-) -> tuple[Job, list[Input]]:
-    """A job and its inputs (those of ``source``, or all), locked until the transaction ends.
-
-    Inputs are locked before the job row, the order claims, completions and cancels lock in,
-    so adding inputs to an OPEN job never deadlocks with canceling it.
-    """
-    query = select(inputs).where(inputs.c.job_id == job_id)
-    if source is not None:
-        query = query.where(inputs.c.source == source)
-    rows = conn.execute(query.order_by(inputs.c.position).with_for_update()).all()
-    job = conn.execute(job_select().where(jobs.c.id == job_id).with_for_update(of=jobs)).one()
-    return job_record(job), [input_record(row) for row in rows]
-
-
-def put_input_part(
-    conn: Connection,
-    job: Job,
-    source: str,
-    name: str,
-    blob_key: str,
-    *,
-    existing: Input | None,
-    added_bytes: int,
-) -> None:
-    """Point one part of an OPEN job's input at ``blob_key``, adding the input when new.
-
-    The caller holds the locks of ``lock_for_upload``. A new input is queued and counted
-    (total and queued) in this transaction; it runs once the job is closed.
-    """
-    at = now()
-    counted: dict[str, Any] = {}
-    if existing is None:
-        conn.execute(
-            inputs.insert().values(
-                job_id=job.id,
-                source=source,
-                position=job.counters.total,
-                status=InputStatus.QUEUED.value,
-                model_identifier=job.model_identifier,
-                parts={name: blob_key},
-                queued_at=at,
-                outputs={},
-                files=[],
-            )
-        )
-        counted = {"total": jobs.c.total + 1, "queued": jobs.c.queued + 1}
-    else:
-        conn.execute(
-            update(inputs)
-            .where(inputs.c.id == existing.id)
-            .values(parts={**existing.parts, name: blob_key})
-        )
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job.id)
-        .values(
-            submission_bytes=jobs.c.submission_bytes + added_bytes,
-            updated_at=at,
-            **counted,
-        )
-    )
-
-
-def submit_open_job(conn: Connection, job_id: int, *, actor: str, reason: str) -> None:
-    """Turn an OPEN job (locked by ``lock_for_upload``) into a SUBMITTED one, queued from now.
-
-    Its submission time and its inputs' queue times become now, so queue times count from
-    when the job could run, not from when its upload began.
-    """
-    at = now()
-    conn.execute(update(inputs).where(inputs.c.job_id == job_id).values(queued_at=at))
-    conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(status=JobStatus.SUBMITTED.value, submitted_at=at, updated_at=at)
-    )
-    add_event(conn, job_id, actor, JobStatus.OPEN, JobStatus.SUBMITTED, reason, at)

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, bindparam, select, update
 from jobline.domain.records import OutputFile
 from jobline.domain.status import InputStatus, JobStatus
 from jobline.domain.work import Claim, Outcome
-from jobline.store.jobs import JobDelta, apply_moves, now
+from jobline.store.jobs import now
+from jobline.store.progress import JobDelta, apply_moves
 from jobline.store.tables import inputs, jobs, model_versions, models
 
 RUNNABLE = (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)
@@ -89,9 +90,10 @@ def heartbeat(
     return sorted(set(input_ids) - set(kept))
 
 
-def requeue_expired(conn: Connection, *, max_attempts: int) -> int:
+def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
     """Inputs whose worker stopped renewing its lease go back to the queue, or, after
-    ``max_attempts`` runs, fail with the reason. Returns how many were found."""
+    ``max_attempts`` runs, fail with the reason. Returns the jobs that now wait for their
+    model's collect step (their last input just failed this way)."""
     expired = conn.execute(
         select(inputs.c.id, inputs.c.job_id, inputs.c.attempts, inputs.c.lease_owner)
         .where(inputs.c.status == InputStatus.RUNNING.value, inputs.c.lease_expires_at < now())
@@ -115,8 +117,7 @@ def requeue_expired(conn: Connection, *, max_attempts: int) -> int:
             )
         conn.execute(update(inputs).where(inputs.c.id == row.id).values(**values))
         deltas.setdefault(row.job_id, JobDelta()).moves.append((InputStatus.RUNNING, new))
-    apply_moves(conn, deltas, actor="lease expiry", reason="a worker's lease expired")
-    return len(expired)
+    return apply_moves(conn, deltas, actor="lease expiry", reason="a worker's lease expired")
 
 
 def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
@@ -167,11 +168,12 @@ def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
 
 def complete(
     conn: Connection, finished: Sequence[tuple[Claim, Outcome, Sequence[OutputFile]]]
-) -> list[bool]:
+) -> tuple[list[bool], list[int]]:
     """Record how claimed inputs ended; False (and nothing changes) where the lease is gone.
 
     A result that arrives after its job was canceled or timed out is kept out: the input ends
-    with the job's status instead, so the job's counters still add up.
+    with the job's status instead, so the job's counters still add up. Also returns the jobs
+    that now wait for their model's collect step.
     """
     rows = {
         row.id: row
@@ -207,8 +209,8 @@ def complete(
         delta.result_bytes += sum(f.size for f in files) if status is outcome.status else 0
     if changes:
         conn.execute(update(inputs).where(inputs.c.id == bindparam("input_id")), changes)
-    apply_moves(conn, deltas, actor=finished[0][0].lease_owner)
-    return accepted
+    collecting = apply_moves(conn, deltas, actor=finished[0][0].lease_owner)
+    return accepted, collecting
 
 
 def _ending_values(

@@ -181,6 +181,9 @@ jobs = Table(
     Column("queue_seconds", Float, nullable=False, default=NOT_YET),
     Column("elapsed_seconds", Float, nullable=False, default=NOT_YET),
     Column("cpu_seconds", Float, nullable=False, default=0.0),
+    # "" when the model does not collect; "pending" until its collect step ran; then "done"
+    # or "failed". A collecting job stays IN_PROGRESS until the step has run.
+    Column("collect_state", String(16), nullable=False, default=""),
     Column("submission_bytes", BigInteger, nullable=False, default=0),
     Column("result_bytes", BigInteger, nullable=False, default=0),
     # The history's common shapes: everything, one user, one account, one key, one model,
@@ -263,4 +266,16 @@ events = Table(
     Column("to_status", String(16), nullable=False),
     Column("reason", Text, nullable=False, default=""),
     Index("ix_events_job_id_id", "job_id", "id"),
+)
+
+# What a model's collect step made of a job's results (kept apart from ``jobs``, so history
+# rows never carry result bodies).
+job_results = Table(
+    "job_results",
+    metadata,
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("outputs", JSONType, nullable=False),
+    Column("files", JSONType, nullable=False),
+    Column("error", Text, nullable=False, default=""),
+    _created(),
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:18:05.583929
+Create Date: 2026-11-23 14:25:39.998988
 """
 
 import sqlalchemy as sa
@@ -151,6 +151,7 @@ def upgrade() -> None:
         sa.Column("queue_seconds", sa.Float(), nullable=False),
         sa.Column("elapsed_seconds", sa.Float(), nullable=False),
         sa.Column("cpu_seconds", sa.Float(), nullable=False),
+        sa.Column("collect_state", sa.String(length=16), nullable=False),
         sa.Column("submission_bytes", sa.BigInteger(), nullable=False),
         sa.Column("result_bytes", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -263,8 +264,30 @@ def upgrade() -> None:
             postgresql_where=sa.text("status = 'RUNNING'"),
         )
 
+    op.create_table(
+        "job_results",
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "outputs",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "files",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_job_results_job_id_jobs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("job_id", name=op.f("pk_job_results")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("job_results")
     with op.batch_alter_table("inputs", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_inputs_running_lease",
