@@ -177,3 +177,16 @@ def test_a_model_that_cannot_split_an_input_is_a_400(store: Store, caller: Princ
         catalog.register(conn, Words.name, Words.description, Words.model_version())
     with pytest.raises(errors.InvalidInputs, match="no words to split"):
         jobs.submit(store, caller, Submission("words", {"t": {"input": b"  "}}))
+
+
+def test_a_huge_job_does_not_starve_another_users_small_one(
+    store: Store, caller: Principal, make_user: MakeUser
+) -> None:
+    big = jobs.submit(
+        store, caller, Submission("echo", {str(i): {"input": b"x"} for i in range(50)})
+    )
+    other = Principal(user=make_user("bob")[0], key_prefix=None)
+    small = jobs.submit(store, other, Submission("echo", {"a": {"input": b"y"}}))
+    claims = work.claim(store, "w", limit=4)
+    assert [c.job_id for c in claims[:2]] == [big.id, small.id]  # one each, oldest first
+    assert len(claims) == 4  # the rest of the batch is filled from what waits

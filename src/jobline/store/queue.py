@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from itertools import zip_longest
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, update
 
 from jobline.domain.records import OutputFile
 from jobline.domain.status import InputStatus, JobStatus
@@ -26,22 +27,12 @@ def claim(
     limit: int,
     lease_seconds: float,
 ) -> list[Claim]:
-    """Lease up to ``limit`` queued inputs, oldest first, of jobs that may run.
+    """Lease up to ``limit`` queued inputs of jobs that may run, fairly across users.
 
     On PostgreSQL concurrent claimers skip each other's rows (``FOR UPDATE SKIP LOCKED``);
     on SQLite the write transaction already excludes other writers.
     """
-    query = (
-        select(inputs.c.id, inputs.c.job_id)
-        .join(jobs, jobs.c.id == inputs.c.job_id)
-        .where(inputs.c.status == InputStatus.QUEUED.value, jobs.c.status.in_(RUNNABLE))
-        .order_by(inputs.c.id)
-        .limit(limit)
-        .with_for_update(of=inputs, skip_locked=True)
-    )
-    if models_served is not None:
-        query = query.where(inputs.c.model_identifier.in_(models_served))
-    picked = conn.execute(query).all()
+    picked = _fair_pick(conn, models_served, limit)
     if not picked:
         return []
     at = now()
@@ -62,7 +53,69 @@ def claim(
             (InputStatus.QUEUED, InputStatus.RUNNING)
         )
     apply_moves(conn, deltas, actor=worker, reason="work started", started=True)
-    return _claims(conn, [row.id for row in picked])
+    order = {row.id: position for position, row in enumerate(picked)}
+    return sorted(_claims(conn, list(order)), key=lambda claim: order[claim.input_id])
+
+
+def _fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int) -> list[Any]:
+    """Queued inputs to claim: round-robin across the users who wait, each user's oldest job
+    first, so one user's huge job cannot starve another user's small one. What the users'
+    shares leave of ``limit`` is filled oldest first."""
+    waiting = [jobs.c.queued > 0, jobs.c.status.in_(RUNNABLE)]
+    if models_served is not None:
+        waiting.append(jobs.c.model_identifier.in_(models_served))
+    heads = _oldest_job_per_user(conn, waiting, limit)
+    shares: list[list[Any]] = []
+    for job_id in heads:
+        quota = -(-limit // len(heads))
+        shares.append(list(conn.execute(_queued(inputs.c.job_id == job_id).limit(quota))))
+    # Interleave the shares: each user's first input, then each user's second, and so on.
+    picked = [row for turn in zip_longest(*shares) for row in turn if row is not None][:limit]
+    if len(picked) < limit:
+        taken = [row.id for row in picked]
+        rest = _queued(inputs.c.id.not_in(taken)).join(jobs, jobs.c.id == inputs.c.job_id)
+        rest = rest.where(*waiting).limit(limit - len(picked))
+        picked += conn.execute(rest).all()
+    return picked
+
+
+def _queued(*where: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(inputs.c.id, inputs.c.job_id)
+        .where(inputs.c.status == InputStatus.QUEUED.value, *where)
+        .order_by(inputs.c.id)
+        .with_for_update(of=inputs, skip_locked=True)
+    )
+
+
+def _oldest_job_per_user(
+    conn: Connection, waiting: list[ColumnElement[bool]], limit: int
+) -> list[int]:
+    """The oldest waiting job of each user who has one, oldest first, at most ``limit``.
+
+    A skip scan: the recursive query steps from one user to the next through the partial
+    index of waiting jobs, so its cost grows with the number of users waiting, not jobs.
+    """
+    first = select(func.min(jobs.c.user_id).label("user_id")).where(*waiting)
+    users_waiting = first.cte("users_waiting", recursive=True)
+    following = select(func.min(jobs.c.user_id)).where(
+        *waiting, jobs.c.user_id > users_waiting.c.user_id
+    )
+    users_waiting = users_waiting.union_all(
+        select(following.scalar_subquery()).where(users_waiting.c.user_id.is_not(None))
+    )
+    oldest = (
+        select(func.min(jobs.c.id))
+        .where(*waiting, jobs.c.user_id == users_waiting.c.user_id)
+        .scalar_subquery()
+    )
+    heads = (
+        select(oldest.label("job_id"))
+        .where(users_waiting.c.user_id.is_not(None))
+        .order_by("job_id")
+        .limit(limit)
+    )
+    return list(conn.execute(heads).scalars())
 
 
 def heartbeat(
@@ -241,3 +294,16 @@ def _ending_values(
         )
         return status, values
     return outcome.status, values
+
+
+def held_claims(conn: Connection, worker: str, input_ids: Sequence[int]) -> list[Claim]:
+    """The claims among ``input_ids`` that ``worker`` still runs under its lease, as they were
+    handed out: what a remote worker's report is checked against."""
+    held = conn.execute(
+        select(inputs.c.id).where(
+            inputs.c.id.in_(input_ids),
+            inputs.c.status == InputStatus.RUNNING.value,
+            inputs.c.lease_owner == worker,
+        )
+    )
+    return _claims(conn, list(held.scalars()))

@@ -194,6 +194,14 @@ jobs = Table(
     Index("ix_jobs_key_prefix_submitted_at_id", "key_prefix", "submitted_at", "id"),
     Index("ix_jobs_model_id_submitted_at_id", "model_id", "submitted_at", "id"),
     Index("ix_jobs_status_id", "status", "id"),
+    # The claim's fair pick walks the users who have queued work through this one.
+    Index(
+        "ix_jobs_waiting",
+        "user_id",
+        "id",
+        sqlite_where=text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
+        postgresql_where=text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
+    ),
     # Every other sort key of the history, with the serial as tie-breaker, so an unscoped
     # page in any order is an index walk, never a sort of the whole table. (Scoped pages
     # narrow through the indexes above and sort only the scope's rows.)
@@ -246,9 +254,10 @@ inputs = Table(
         sqlite_where=text("status = 'RUNNING'"),
         postgresql_where=text("status = 'RUNNING'"),
     ),
-    # The claim scans only what is queued, oldest first.
+    # The claim takes a job's queued inputs, oldest first.
     Index(
         "ix_inputs_queued",
+        "job_id",
         "id",
         sqlite_where=text("status = 'QUEUED'"),
         postgresql_where=text("status = 'QUEUED'"),
@@ -278,4 +287,21 @@ job_results = Table(
     Column("files", JSONType, nullable=False),
     Column("error", Text, nullable=False, default=""),
     _created(),
+)
+
+# The worker registry: every worker (embedded or remote) upserts its row with each heartbeat.
+# Rows of workers not heard from for a long time are deleted when a new worker registers.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Serial, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),  # the leases' owner name
+    Column("host", String(255), nullable=False, default=""),
+    Column("pid", Integer, nullable=False, default=0),
+    Column("models", JSONType),  # a list of model identifiers; null: every model
+    Column("slots", Integer, nullable=False, default=0),
+    Column("busy", Integer, nullable=False, default=0),
+    Column("key_prefix", String(20), nullable=False, default=NO_KEY),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat", UTCDateTime, nullable=False),
 )

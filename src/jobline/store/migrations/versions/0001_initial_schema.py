@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:25:39.998988
+Create Date: 2026-11-23 14:35:57.104780
 """
 
 import sqlalchemy as sa
@@ -34,6 +34,25 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_models")),
         sa.UniqueConstraint("identifier", name=op.f("uq_models_identifier")),
+    )
+    op.create_table(
+        "workers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column(
+            "models",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.Column("busy", sa.Integer(), nullable=False),
+        sa.Column("key_prefix", sa.String(length=20), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_heartbeat", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_workers")),
+        sa.UniqueConstraint("name", name=op.f("uq_workers_name")),
     )
     op.create_table(
         "model_versions",
@@ -192,6 +211,13 @@ def upgrade() -> None:
             "ix_jobs_user_id_submitted_at_id", ["user_id", "submitted_at", "id"], unique=False
         )
         batch_op.create_index("ix_jobs_username_id", ["username", "id"], unique=False)
+        batch_op.create_index(
+            "ix_jobs_waiting",
+            ["user_id", "id"],
+            unique=False,
+            sqlite_where=sa.text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
+            postgresql_where=sa.text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
+        )
 
     op.create_table(
         "events",
@@ -251,7 +277,7 @@ def upgrade() -> None:
     with op.batch_alter_table("inputs", schema=None) as batch_op:
         batch_op.create_index(
             "ix_inputs_queued",
-            ["id"],
+            ["job_id", "id"],
             unique=False,
             sqlite_where=sa.text("status = 'QUEUED'"),
             postgresql_where=sa.text("status = 'QUEUED'"),
@@ -306,6 +332,11 @@ def downgrade() -> None:
 
     op.drop_table("events")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_jobs_waiting",
+            sqlite_where=sa.text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
+            postgresql_where=sa.text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
+        )
         batch_op.drop_index("ix_jobs_username_id")
         batch_op.drop_index("ix_jobs_user_id_submitted_at_id")
         batch_op.drop_index("ix_jobs_updated_at_id")
@@ -336,5 +367,6 @@ def downgrade() -> None:
 
     op.drop_table("users")
     op.drop_table("model_versions")
+    op.drop_table("workers")
     op.drop_table("models")
     op.drop_table("accounts")
