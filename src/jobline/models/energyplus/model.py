@@ -4,7 +4,9 @@ request, and the monthly tables collected into one."""
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +68,16 @@ class EnergyPlus(ModelCode):
     timeout_seconds = 3600.0
     collects = True
 
-    _private: tempfile.TemporaryDirectory[str]
     _readvars: Path
 
     def load(self) -> None:
         """Make sure the engine and ReadVarsESO can be executed, once per process."""
         engine.executable()
-        self._private = tempfile.TemporaryDirectory(prefix="jobline-energyplus-")
-        self._readvars = engine.readvars(Path(self._private.name))
+        # Where a copy of ReadVarsESO goes if the installed one cannot be made executable;
+        # removed when this process ends.
+        private = Path(tempfile.mkdtemp(prefix="jobline-energyplus-"))
+        weakref.finalize(self, shutil.rmtree, private, ignore_errors=True)
+        self._readvars = engine.runnable(engine.READVARS, private)
 
     @classmethod
     def split(
@@ -97,8 +101,10 @@ class EnergyPlus(ModelCode):
             folder = Path(tmp)
             (folder / "in.idf").write_bytes(idf)
             if isinstance(weather, bytes):
-                (folder / "in.epw").write_bytes(weather)
-            epw = folder / "in.epw" if isinstance(weather, bytes) else weather
+                epw = folder / "in.epw"
+                epw.write_bytes(weather)
+            else:
+                epw = weather
             report, elapsed, tables = engine.simulate(folder, epw, self._readvars)
             files, skipped = _result_files(folder / "out")
         summary = {
