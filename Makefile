@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check format bench clean
+.PHONY: run test check browser format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,11 @@ check: $(STAMP)  ## formatting, lint, types
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: check  ## check + the whole suite (PostgreSQL tests need 127.0.0.1:5432; CI=true makes that a must)
+test: check browser  ## check + the whole suite (PostgreSQL tests need 127.0.0.1:5432; CI=true makes that a must)
 	$(BIN)/pytest
+
+browser:  ## Debian's Chromium for the browser tests (Playwright never downloads a browser here)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench

@@ -48,6 +48,7 @@ KEPT_PG = "jobline_history"
 KEPT_SQLITE = Path(tempfile.gettempdir()) / "jobline_history.db"
 WARMUP_RUNS = 3
 MIN_RUNS = 10
+HTTP_TIMEOUT_SECONDS = 300.0  # the slowest shapes take seconds at 10 M jobs
 SHAPE_BUDGET_SECONDS = 30.0  # per shape and side: a shape 100x over its target stops early
 DEEP_PAGE = 10_000
 PER_PAGE = 50
@@ -259,7 +260,11 @@ def run_shapes(store: Store, found: list[Shape], who: Callers, runs: int) -> Non
         shape.rows = measure(call, shape.server, runs)
     with serving(store) as base:
         clients = {
-            name: httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+            name: httpx.Client(
+                base_url=base,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=HTTP_TIMEOUT_SECONDS,
+            )
             for name, token in who.tokens.items()
         }
         for shape in found:

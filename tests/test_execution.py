@@ -190,3 +190,15 @@ def test_a_huge_job_does_not_starve_another_users_small_one(
     claims = work.claim(store, "w", limit=4)
     assert [c.job_id for c in claims[:2]] == [big.id, small.id]  # one each, oldest first
     assert len(claims) == 4  # the rest of the batch is filled from what waits
+
+
+def test_a_job_past_its_own_timeout_ends_timedout_with_its_inputs_stopped(
+    store: Store, caller: Principal, worker: Worker
+) -> None:
+    inputs = {"a": {"input": b"60"}, "b": {"input": b"60"}, "c": {"input": b"60"}}
+    job = jobs.submit(store, caller, Submission("sleep", inputs, job_timeout_seconds=1.0))
+    _until(lambda: jobs.get(store, caller, job.id).status is JobStatus.TIMEDOUT)
+    _until(lambda: jobs.get(store, caller, job.id).counters.running == 0)
+    final, items = jobs.results(store, caller, job.id)
+    assert {i.status for i in items} == {InputStatus.TIMEDOUT}
+    assert final.counters.timed_out == 3 and "timeout of 1 s" in final.message

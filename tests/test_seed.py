@@ -36,6 +36,10 @@ def scalar(store: Store, sql: str) -> int:
         return int(conn.execute(text(sql)).scalar_one())
 
 
+def jobs_where(store: Store, condition: str) -> int:
+    return scalar(store, f"SELECT count(*) FROM jobs WHERE {condition}")
+
+
 def test_seed_makes_the_planned_users_keys_models_and_jobs(seeded: Store) -> None:
     with seeded.read() as conn:
         people = conn.execute(
@@ -64,29 +68,23 @@ def test_seed_makes_the_planned_users_keys_models_and_jobs(seeded: Store) -> Non
 
 def test_counters_add_up_and_agree_with_the_status(seeded: Store) -> None:
     counted = "queued + running + succeeded + failed + canceled + timed_out"
-    assert scalar(seeded, f"SELECT count(*) FROM jobs WHERE total <> {counted}") == 0
-    assert scalar(seeded, "SELECT count(*) FROM jobs WHERE total < 1 OR total > 1000") == 0
-    ended_but_busy = f"status IN ({TERMINAL}) AND queued + running > 0"
-    assert scalar(seeded, f"SELECT count(*) FROM jobs WHERE {ended_but_busy}") == 0
-    assert (
-        scalar(seeded, "SELECT count(*) FROM jobs WHERE status = 'COMPLETED' AND succeeded = 0")
-        == 0
-    )
-    assert (
-        scalar(seeded, "SELECT count(*) FROM jobs WHERE status = 'ERROR' AND failed <> total") == 0
-    )
+    assert jobs_where(seeded, f"total <> {counted}") == 0
+    assert jobs_where(seeded, "total < 1 OR total > 1000") == 0
+    assert jobs_where(seeded, f"status IN ({TERMINAL}) AND queued + running > 0") == 0
+    assert jobs_where(seeded, "status = 'COMPLETED' AND succeeded = 0") == 0
+    assert jobs_where(seeded, "status = 'ERROR' AND failed <> total") == 0
 
 
 def test_statuses_and_users_are_skewed_like_a_real_history(seeded: Store) -> None:
-    completed = scalar(seeded, "SELECT count(*) FROM jobs WHERE status = 'COMPLETED'")
-    errors = scalar(seeded, "SELECT count(*) FROM jobs WHERE status = 'ERROR'")
+    completed = jobs_where(seeded, "status = 'COMPLETED'")
+    errors = jobs_where(seeded, "status = 'ERROR'")
     assert 0.8 < completed / 2000 < 0.95
     assert 0.03 < errors / 2000 < 0.12
     busiest = scalar(
         seeded, "SELECT max(n) FROM (SELECT count(*) AS n FROM jobs GROUP BY user_id) AS per_user"
     )
     assert busiest > 5 * 2000 / 100  # a Zipf law: the busiest user submits far above the mean
-    assert scalar(seeded, "SELECT count(*) FROM jobs WHERE total <= 10") > 0.8 * 2000
+    assert jobs_where(seeded, "total <= 10") > 0.8 * 2000
 
 
 def test_times_are_ordered_and_serials_follow_submission(seeded: Store) -> None:

@@ -75,6 +75,7 @@ class Client:
         description: str = "",
         explain: bool = False,
         timeout: float | None = None,
+        job_timeout: float | None = None,
         labels: Iterable[str] = (),
         args: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -90,6 +91,7 @@ class Client:
             "description": description,
             "explain": explain,
             "timeout": timeout,
+            "job_timeout": job_timeout,
             "labels": list(labels),
             "args": dict(args or {}),
             "inputs": self._inputs(model, version, inputs),
@@ -220,6 +222,13 @@ class Client:
 
     def model(self, identifier: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/models/{identifier}")
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Every worker registered with the server, embedded or remote (admins only): name,
+        host, models (None: every model), slots, busy, last heartbeat, and whether it is
+        alive (heard from within three heartbeat intervals)."""
+        result: list[dict[str, Any]] = self._json("GET", "/v1/workers")["workers"]
+        return result
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         body: dict[str, Any] = self._request(method, path, **kwargs).json()

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from jobline.api import errors, modzy, reports, v1
+from jobline.api import errors, modzy, reports, v1, work
 from jobline.api.auth import store_of
 from jobline.api.limits import BodyLimit
 from jobline.dashboard import install as install_dashboard
@@ -29,6 +29,7 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     # Before v1, whose /v1/jobs/{job} would take "stats" and "export" for job references.
     app.include_router(reports.router)
     app.include_router(v1.router)
+    work.install(app)  # /v1/work and /v1/workers, for remote workers and admins
     app.include_router(modzy.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
     app.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness")

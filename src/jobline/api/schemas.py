@@ -281,7 +281,12 @@ class JobIn(BaseModel):
     name: str = ""
     description: str = ""
     explain: bool = False
-    timeout: float | None = Field(default=None, description="seconds; model default when omitted")
+    timeout: float | None = Field(
+        default=None, description="seconds per input; the model's default when omitted"
+    )
+    job_timeout: float | None = Field(
+        default=None, description="seconds for the whole job, from its submission"
+    )
     labels: list[str] = []
     args: dict[str, Any] = {}
     inputs: dict[str, dict[str, str | InlineBytes]] = Field(

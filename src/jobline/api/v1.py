@@ -141,6 +141,7 @@ def _json_submission(body: bytes) -> jobs.Submission:
         description=data.description,
         explain=data.explain,
         timeout_seconds=data.timeout,
+        job_timeout_seconds=data.job_timeout,
         labels=tuple(data.labels),
         args=data.args,
     )

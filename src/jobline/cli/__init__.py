@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from jobline.cli import admin, dev, jobs, reports, retention, server
+from jobline.cli import admin, dev, jobs, reports, retention, server, worker, workers
 
 app = typer.Typer(
     name="jobline",
@@ -24,6 +24,8 @@ admin.register(app)
 retention.register(app)
 reports.register(app)
 dev.register(app)
+worker.register(app)
+workers.register(app)
 
 
 def main() -> None:

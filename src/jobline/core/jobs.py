@@ -29,6 +29,7 @@ from jobline.store import jobs as job_store
 MAX_INPUTS_PER_JOB = 10_000
 MAX_SOURCE_LENGTH = 200
 MAX_NAME_LENGTH = 200
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Submission:
     name: str = ""
     description: str = ""
     explain: bool = False
-    timeout_seconds: float | None = None
+    timeout_seconds: float | None = None  # per input; the model version's when None
+    job_timeout_seconds: float | None = None  # for the whole job, from its submission
     labels: tuple[str, ...] = ()
     args: dict[str, Any] = field(default_factory=dict)
 
@@ -132,8 +134,16 @@ def submit(
     if len(submission.name) > MAX_NAME_LENGTH:
         raise InvalidInputs(f"name is longer than {MAX_NAME_LENGTH} characters", param="name")
     _check_no_nul(submission)
-    if submission.timeout_seconds is not None and submission.timeout_seconds <= 0:
-        raise InvalidInputs("timeout must be a positive number of seconds", param="timeout")
+    for param, seconds in (
+        ("timeout", submission.timeout_seconds),
+        ("job_timeout", submission.job_timeout_seconds),
+    ):
+        if seconds is not None and not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+            raise InvalidInputs(
+                f"{param} must be a number of seconds above 0 and at most "
+                f"{MAX_TIMEOUT_SECONDS:g}, got {seconds:g}",
+                param=param,
+            )
     identifier = job_store.new_identifier()
     try:
         new_inputs = tuple(
@@ -163,6 +173,7 @@ def submit(
             inputs=new_inputs,
             status=status,
             collects=collects,
+            job_timeout_seconds=submission.job_timeout_seconds,
         )
         with store.write() as conn:
             job_store.insert_job(conn, new, actor=user.username)

@@ -28,6 +28,7 @@ def claim(
 ) -> list[Claim]:
     """Lease up to ``limit`` queued inputs for ``worker`` (of ``models``, or any)."""
     with store.write() as conn:
+        progress.end_overdue(conn)
         collecting = queue_store.requeue_expired(conn, max_attempts=MAX_ATTEMPTS)
         collecting += progress.waiting_for_collect(conn, job_store.now() - STALE_COLLECT)
         claims = queue_store.claim(
@@ -43,6 +44,7 @@ def heartbeat(
 ) -> list[int]:
     """Renew ``worker``'s leases on running inputs; returns the ones it must stop."""
     with store.write() as conn:
+        progress.end_overdue(conn)
         return queue_store.heartbeat(conn, worker, input_ids, lease_seconds)
 
 

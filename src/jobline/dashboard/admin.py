@@ -7,6 +7,7 @@ answers the form that made it, and never again.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,7 +26,7 @@ from jobline.dashboard.web import (
     store_of,
 )
 from jobline.domain.records import KeyKind, Role, UserStatus
-from jobline.errors import JoblineError
+from jobline.errors import InvalidRequest, JoblineError
 
 router = APIRouter(prefix="/admin", route_class=DashboardRoute, include_in_schema=False)
 
@@ -62,35 +63,34 @@ def users(request: Request, seen: Seen) -> Response:
 
 @router.post("/users")
 async def add_user(request: Request, seen: Seen) -> Response:
-    form = await posted_form(request, seen)
+    form = await posted_form(request)
     values = {name: field(form, name) for name in ("email", "role", "account", "first", "last")}
     try:
         role = Role(values["role"] or Role.MEMBER.value)
     except ValueError:
-        role = Role.MEMBER
+        accepted = ", ".join(r.value for r in Role)
+        problem = InvalidRequest(f"role {values['role']!r} is not one of {accepted}", param="role")
+        return await run_in_threadpool(partial(_users_page, request, seen, error=problem))
+    adding = partial(
+        admin.add_user,
+        email=values["email"],
+        password=str(form.get("password") or ""),
+        role=role,
+        account=values["account"] or "default",
+        first_name=values["first"],
+        last_name=values["last"],
+    )
     try:
-        user, new = await run_in_threadpool(
-            lambda: admin.add_user(
-                store_of(request),
-                seen.principal,
-                email=values["email"],
-                password=str(form.get("password") or ""),
-                role=role,
-                account=values["account"] or "default",
-                first_name=values["first"],
-                last_name=values["last"],
-            )
-        )
+        user, new = await run_in_threadpool(adding, store_of(request), seen.principal)
     except JoblineError as exc:
-        return await run_in_threadpool(
-            lambda: _users_page(request, seen, error=exc, values=values)
-        )
-    return await run_in_threadpool(lambda: _users_page(request, seen, created=(user.email, new)))
+        failed = partial(_users_page, request, seen, error=exc, values=values)
+        return await run_in_threadpool(failed)
+    return await run_in_threadpool(partial(_users_page, request, seen, created=(user.email, new)))
 
 
 @router.post("/users/{identifier}/status")
 async def set_status(request: Request, seen: Seen, identifier: str) -> Response:
-    form = await posted_form(request, seen)
+    form = await posted_form(request)
     status = UserStatus.DISABLED if field(form, "status") == "DISABLED" else UserStatus.ACTIVE
     await run_in_threadpool(admin.set_status, store_of(request), seen.principal, identifier, status)
     return redirect("/admin/users")
@@ -98,23 +98,16 @@ async def set_status(request: Request, seen: Seen, identifier: str) -> Response:
 
 @router.post("/users/{identifier}/keys")
 async def create_key(request: Request, seen: Seen, identifier: str) -> Response:
-    form = await posted_form(request, seen)
+    form = await posted_form(request)
     kind = KeyKind.WORKER if field(form, "kind") == KeyKind.WORKER.value else KeyKind.USER
-    user, new = await run_in_threadpool(
-        lambda: admin.create_key(
-            store_of(request),
-            seen.principal,
-            identifier,
-            kind=kind,
-            description=field(form, "description"),
-        )
-    )
-    return await run_in_threadpool(lambda: _users_page(request, seen, created=(user.email, new)))
+    making = partial(admin.create_key, kind=kind, description=field(form, "description"))
+    user, new = await run_in_threadpool(making, store_of(request), seen.principal, identifier)
+    return await run_in_threadpool(partial(_users_page, request, seen, created=(user.email, new)))
 
 
 @router.post("/keys/{prefix}/revoke")
 async def revoke_key(request: Request, seen: Seen, prefix: str) -> Response:
-    await posted_form(request, seen)
+    await posted_form(request)
     await run_in_threadpool(admin.revoke_key, store_of(request), seen.principal, prefix)
     return redirect("/admin/users")
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from jobline.core import jobs, paging
 from jobline.dashboard.web import DashboardRoute, Seen, page, redirect, store_of
 from jobline.domain.history import HistoryQuery, SortField, parse_history
-from jobline.domain.ordering import NUMBER_SORTS, TIME_SORTS
+from jobline.domain.ordering import NUMBER_SORTS, TIME_SORTS, direction_name
 from jobline.domain.records import Page, Principal, Role
 from jobline.domain.stats import PAGE_PARAMS
 from jobline.domain.status import CATEGORIES, JobStatus
@@ -41,7 +41,7 @@ Params = dict[str, list[str]]
 @dataclass(frozen=True)
 class Column:
     label: str
-    sort: SortField | None = None
+    sort: SortField
     numeric: bool = False
 
 
@@ -164,17 +164,16 @@ def _zone(query: HistoryQuery | None) -> tzinfo:
 def _sort_links(links: Links, query: HistoryQuery | None) -> dict[SortField, tuple[str, str]]:
     """For each sortable column: the link that sorts by it, and its state (asc/desc/none)."""
     current = (query.sort, query.descending) if query else (SortField.submittedAt, True)
-    base = Links(links.path, {n: v for n, v in links.params.items() if n not in ("direction",)})
     found: dict[SortField, tuple[str, str]] = {}
     for column in COLUMNS:
-        if column.sort is None:
-            continue
         if column.sort is current[0]:
             descending, state = not current[1], "desc" if current[1] else "asc"
         else:
             descending, state = column.sort in TIME_SORTS | NUMBER_SORTS, "none"
-        sign = "-" if descending else ""
-        found[column.sort] = (base.to(sort=sign + column.sort.value, cursor=None, page=None), state)
+        url = links.to(
+            sort=column.sort.value, direction=direction_name(descending), cursor=None, page=None
+        )
+        found[column.sort] = (url, state)
     return found
 
 
@@ -229,9 +228,7 @@ def _quick_ranges(links: Links, zone: tzinfo) -> list[tuple[str, str, bool]]:
 
 
 def _checked_statuses(params: Mapping[str, list[str]]) -> set[str]:
-    return {
-        word.strip().upper() for value in params.get("status", []) for word in value.split(",")
-    }
+    return {word.strip().upper() for value in params.get("status", []) for word in value.split(",")}
 
 
 def _exports(links: Links) -> dict[str, str]:

@@ -73,14 +73,14 @@ def job_live(request: Request, seen: Seen, ref: str) -> Response:
 
 @router.post("/jobs/{ref}/cancel")
 async def cancel(request: Request, seen: Seen, ref: str) -> Response:
-    await posted_form(request, seen)
+    await posted_form(request)
     job = await run_in_threadpool(jobs.cancel, store_of(request), seen.principal, ref)
     return redirect(f"/jobs/{job.id}")
 
 
 @router.post("/jobs/{ref}/rerun")
 async def run_again(request: Request, seen: Seen, ref: str) -> Response:
-    await posted_form(request, seen)
+    await posted_form(request)
     limit = settings_of(request).max_inputs_per_job
     again = partial(rerun.rerun, max_inputs=limit)
     job = await run_in_threadpool(again, store_of(request), seen.principal, ref)

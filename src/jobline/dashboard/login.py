@@ -26,13 +26,20 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+_NOTICES = {
+    "ended": "Your session has ended (it expired, or the account changed). Log in again.",
+    "out": "You have logged out.",
+    "": "",
+}
+
+
 @router.get("/login")
 def login_form(request: Request) -> Response:
     params = request.query_params
     context = {
         "next": safe_next(params.get("next")),
         "email": "",
-        "notice": params.get("reason") or ("You have logged out." if "out" in params else ""),
+        "notice": _NOTICES["ended" if "ended" in params else "out" if "out" in params else ""],
     }
     return page(request, "login.html", context)
 

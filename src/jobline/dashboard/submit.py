@@ -92,7 +92,7 @@ def submit_form(request: Request, seen: Seen) -> Response:
 
 @router.post("/submit")
 async def submit(request: Request, seen: Seen) -> Response:
-    form = await posted_form(request, seen)
+    form = await posted_form(request)
     values = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     model, version = field(form, "model"), field(form, "version")
     try:

@@ -97,6 +97,5 @@ def _top(stats: Stats) -> list[tuple[str, int, float, float]]:
     ranked = sorted(stats.groups, key=lambda g: g.cpu_seconds, reverse=True)[:TOP_GROUPS]
     most = max((g.cpu_seconds for g in ranked), default=0.0) or 1.0
     return [
-        (str(g.key[0] or "—"), g.jobs, g.cpu_seconds, 100.0 * g.cpu_seconds / most)
-        for g in ranked
+        (str(g.key[0] or "—"), g.jobs, g.cpu_seconds, 100.0 * g.cpu_seconds / most) for g in ranked
     ]

@@ -40,7 +40,15 @@ STATUS: dict[type[errors.JoblineError], int] = {
     errors.PayloadTooLarge: 413,
     errors.ServiceUnavailable: 503,
 }
-TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    503: "Unavailable",
+}
 
 
 def status_of(error: errors.JoblineError) -> int:
@@ -62,21 +70,27 @@ class DashboardRoute(APIRoute):
             except errors.NotAuthenticated as exc:
                 if exc.details.get("param") == "form_token":
                     return error_page(request, exc)
-                return to_login(request, exc)
+                return to_login(request)
             except errors.JoblineError as exc:
                 return error_page(request, exc)
+            finally:
+                await request.close()  # a posted form's spooled files
 
         return answer
 
 
-def to_login(request: Request, error: errors.NotAuthenticated) -> Response:
+def to_login(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
         target = "/"  # a form sent without a session cannot be sent again by a redirect
     query = {"next": target} if target != "/" else {}
     if request.cookies.get(sessions.SESSION_COOKIE) is not None:
-        query["reason"] = error.message
-    response = RedirectResponse("/login" + (f"?{urlencode(query)}" if query else ""), 303)
+        query["ended"] = "1"  # a fixed notice: text from a URL is never shown as ours
+    url = "/login" + (f"?{urlencode(query)}" if query else "")
+    response: Response = RedirectResponse(url, 303)
+    if request.headers.get("HX-Request"):
+        # A fragment polled by htmx: have the whole page go to the login, not the fragment.
+        response = Response(status_code=204, headers={"HX-Redirect": url})
     if request.cookies.get(sessions.SESSION_COOKIE) is not None:
         response.delete_cookie(sessions.SESSION_COOKIE, path="/")
     return response
@@ -134,8 +148,9 @@ def viewer(request: Request) -> Viewer:
 Seen = Annotated[Viewer, Depends(viewer)]
 
 
-async def posted_form(request: Request, seen: Viewer) -> FormData:
-    """A posted form, after checking that it carries this session's form token."""
+async def posted_form(request: Request) -> FormData:
+    """A posted form, after checking that it carries the form token of the session in the
+    request's cookie (routes get the viewer first, so that session is a valid one)."""
     form = await request.form()
     sent = form.get("form_token")
     token = request.cookies.get(sessions.SESSION_COOKIE) or ""
@@ -215,6 +230,7 @@ _TONES = {
     "QUEUED": "wait",
     JobStatus.OPEN.value: "wait",
 }
+
 
 def path_part(text: str) -> str:
     """``text`` quoted as one segment of a URL path (a ``/`` in it included)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, select
@@ -57,6 +57,7 @@ class NewJob:
     inputs: tuple[NewInput, ...]
     status: JobStatus = JobStatus.SUBMITTED
     collects: bool = False  # the model merges the results once every input ended
+    job_timeout_seconds: float | None = None  # the whole job's, counted from submission
 
 
 def now() -> datetime:
@@ -96,6 +97,9 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
             updated_at=at,
             submission_bytes=sum(i.size for i in new.inputs),
             collect_state="pending" if new.collects else "",
+            deadline_at=at + timedelta(seconds=new.job_timeout_seconds)
+            if new.job_timeout_seconds
+            else None,
         )
         .returning(jobs.c.id)
     ).scalar_one()

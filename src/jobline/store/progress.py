@@ -235,3 +235,18 @@ def waiting_for_collect(conn: Connection, older_than: datetime) -> list[int]:
         )
     )
     return list(rows.scalars())
+
+
+def end_overdue(conn: Connection) -> int:
+    """End the pending jobs that ran past their deadline as TIMEDOUT; returns how many."""
+    overdue = conn.execute(
+        select(jobs.c.id, jobs.c.deadline_at, jobs.c.submitted_at).where(
+            jobs.c.status.in_((JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)),
+            jobs.c.deadline_at < now(),
+        )
+    ).all()
+    for row in overdue:
+        limit = (row.deadline_at - row.submitted_at).total_seconds()
+        reason = f"the job ran past its timeout of {limit:g} s"
+        end_job(conn, row.id, JobStatus.TIMEDOUT, actor="timeout", reason=reason)
+    return len(overdue)

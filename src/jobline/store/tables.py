@@ -159,7 +159,8 @@ jobs = Table(
     Column("model_identifier", String(100), nullable=False),
     Column("model_version", String(50), nullable=False),
     Column("explain", Boolean, nullable=False, default=False),
-    Column("timeout_seconds", Float),
+    Column("timeout_seconds", Float),  # per input, overriding the model version's
+    Column("deadline_at", UTCDateTime),  # the whole job's timeout, when it has one
     Column("args", JSONType, nullable=False),
     Column("labels", JSONType, nullable=False),
     Column("status", String(16), nullable=False),
@@ -194,6 +195,13 @@ jobs = Table(
     Index("ix_jobs_key_prefix_submitted_at_id", "key_prefix", "submitted_at", "id"),
     Index("ix_jobs_model_id_submitted_at_id", "model_id", "submitted_at", "id"),
     Index("ix_jobs_status_id", "status", "id"),
+    # Jobs past their deadline are found among the pending ones that have a deadline.
+    Index(
+        "ix_jobs_deadline",
+        "deadline_at",
+        sqlite_where=text("status IN ('SUBMITTED', 'IN_PROGRESS')"),
+        postgresql_where=text("status IN ('SUBMITTED', 'IN_PROGRESS')"),
+    ),
     # The claim's fair pick walks the users who have queued work through this one.
     Index(
         "ix_jobs_waiting",

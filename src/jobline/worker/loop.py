@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
+from jobline.domain.workers import PRESENCE_SECONDS, WorkerInfo
 from jobline.worker.runner import Runner
 from jobline.worker.source import WorkSource
 
@@ -33,6 +34,7 @@ HEARTBEAT_SECONDS = 0.5
 # fast inputs are claimed in batches; slow inputs are claimed one ahead, not hoarded.
 PREFETCH_SECONDS = 0.05
 MAX_PREFETCH_PER_SLOT = 64
+ABANDON_SECONDS = 5.0  # after the stop's grace: how long killing what still runs may take
 
 
 class Worker:
@@ -51,10 +53,12 @@ class Worker:
         self.models = list(models) if models is not None else None
         # Unique per process: leases are held by name, and two workers must never share one.
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.host = socket.gethostname()
         self._finished: queue.SimpleQueue[tuple[Claim, Outcome]] = queue.SimpleQueue()
         self._wake = threading.Event()  # something happened: an input ended or work arrived
         self._work_hint = threading.Event()  # new work may be queued
         self._stop = threading.Event()
+        self._abandon = threading.Event()  # the stop's grace is over: drop what still runs
         self._local = threading.local()
         self._thread: threading.Thread | None = None
         self._run_seconds = PREFETCH_SECONDS  # running average of an input's run time
@@ -69,17 +73,26 @@ class Worker:
     def start(self) -> None:
         """Serve in background threads until ``stop``."""
         self._stop.clear()
+        self._abandon.clear()
         self._thread = threading.Thread(
             target=self._serve, name=f"jobline-worker-{self.name}", daemon=True
         )
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming, finish and report what is running (waiting up to ``timeout``)."""
+        """Stop claiming, finish and report what is running (waiting up to ``timeout``).
+
+        What still runs after ``timeout`` is killed and not reported: its leases expire and
+        the inputs run again, on this worker's next start or on another worker.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                self._abandon.set()
+                self._wake.set()
+                self._thread.join(ABANDON_SECONDS)
             self._thread = None
 
     def _work_arrived(self) -> None:
@@ -99,10 +112,16 @@ class Worker:
         ran = 0
         running: dict[int, threading.Event] = {}  # input id -> set to stop it
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
+        next_presence = 0.0  # report to the registry at once, then when due
         self._work_hint.set()
         try:
             with ThreadPoolExecutor(self.slots, thread_name_prefix="jobline-slot") as pool:
                 while True:
+                    if self._abandon.is_set():
+                        for stop in running.values():
+                            stop.set()  # each slot kills its own model process
+                        pool.shutdown(cancel_futures=True)  # and inputs not started stay so
+                        return ran
                     self._wake.clear()
                     done = self._take_finished()
                     if done:
@@ -110,10 +129,12 @@ class Worker:
                         for claim, _ in done:
                             running.pop(claim.input_id, None)
                         ran += len(done)
-                    if running and time.monotonic() >= next_beat:
+                    now = time.monotonic()
+                    if (running and now >= next_beat) or now >= next_presence:
                         self._heartbeat(running)
-                        next_beat = time.monotonic() + HEARTBEAT_SECONDS
-                    claims = self._claim(self._capacity() - len(running))
+                        next_beat = now + HEARTBEAT_SECONDS
+                        next_presence = now + PRESENCE_SECONDS
+                    claims = self._claim(self._capacity() - len(running), len(running))
                     for claim in claims:
                         running[claim.input_id] = threading.Event()
                         pool.submit(self._run, claim, running[claim.input_id])
@@ -130,17 +151,23 @@ class Worker:
                 self._runners.clear()
 
     def _heartbeat(self, running: dict[int, threading.Event]) -> None:
-        """Keep the leases of running inputs, and stop those whose job ended meanwhile."""
-        for input_id in self.source.heartbeat(self.name, list(running)):
+        """Report to the registry, keep the leases of running inputs, and stop those whose
+        job ended meanwhile."""
+        for input_id in self.source.heartbeat(self._info(len(running)), list(running)):
             running[input_id].set()
 
-    def _claim(self, room: int) -> list[Claim]:
+    def _info(self, held: int) -> WorkerInfo:
+        models = None if self.models is None else tuple(self.models)
+        busy = min(held, self.slots)  # inputs claimed ahead wait for a slot: not busy yet
+        return WorkerInfo(self.name, self.host, os.getpid(), models, self.slots, busy)
+
+    def _claim(self, room: int, held: int) -> list[Claim]:
         """Claim up to ``room`` inputs, unless the last claim showed the queue is empty and
         no new work was announced since (a claim is a write transaction: not for nothing)."""
         if room <= 0 or self._stop.is_set() or not self._work_hint.is_set():
             return []
         self._work_hint.clear()
-        claims = self.source.claim(self.name, self.models, room)
+        claims = self.source.claim(self._info(held), room)
         if len(claims) == room:
             self._work_hint.set()  # the queue may hold more
         return claims

@@ -88,7 +88,9 @@ class Runner:
             try:
                 os.killpg(self._process.pid, signal.SIGKILL)
             except ProcessLookupError:
-                pass  # it ended on its own in between
+                pass  # it ended on its own in between, or has no group of its own yet
+            # A child killed before it made its own process group is not in that group.
+            self._process.kill()
         self._process.join()
         if self._conn is not None:
             self._conn.close()

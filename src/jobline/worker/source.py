@@ -1,7 +1,7 @@
 """Where a worker gets work: the ``WorkSource`` seam and its in-process implementation.
 
-Remote workers will talk to the server over HTTP through another implementation of the same
-protocol; the worker loop does not know which one it has.
+Remote workers talk to a server over HTTP through another implementation of the same protocol
+(:mod:`jobline.worker.http`); the worker loop does not know which one it has.
 """
 
 from __future__ import annotations
@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from jobline.core import work
+from jobline.core import work, workers
 from jobline.domain.work import Claim, Outcome
+from jobline.domain.workers import WorkerInfo
 from jobline.store import Store
 
 
 class WorkSource(Protocol):
-    def claim(self, worker: str, models: Sequence[str] | None, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` queued inputs; an empty list when there is none."""
+    def claim(self, worker: WorkerInfo, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` queued inputs of the worker's models; an empty list when there
+        is none."""
 
     def read_part(self, blob_key: str) -> bytes:
         """The bytes of one input part."""
@@ -24,8 +26,9 @@ class WorkSource(Protocol):
     def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
         """Report how inputs ended, all at once; False for each whose lease was lost."""
 
-    def heartbeat(self, worker: str, input_ids: Sequence[int]) -> list[int]:
-        """Renew the leases of running inputs; returns those to stop (job ended, lease lost)."""
+    def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
+        """Report the worker alive (in the registry) and renew the leases of its running
+        inputs; returns those to stop (job ended, lease lost)."""
 
     def on_work(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (from any thread) whenever new work may have arrived."""
@@ -37,8 +40,8 @@ class LocalWorkSource:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def claim(self, worker: str, models: Sequence[str] | None, limit: int) -> list[Claim]:
-        return work.claim(self.store, worker, models=models, limit=limit)
+    def claim(self, worker: WorkerInfo, limit: int) -> list[Claim]:
+        return work.claim(self.store, worker.name, models=worker.models, limit=limit)
 
     def read_part(self, blob_key: str) -> bytes:
         return work.read_part(self.store, blob_key)
@@ -46,8 +49,8 @@ class LocalWorkSource:
     def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
         return work.complete(self.store, done)
 
-    def heartbeat(self, worker: str, input_ids: Sequence[int]) -> list[int]:
-        return work.heartbeat(self.store, worker, input_ids)
+    def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
+        return workers.heartbeat(self.store, worker, input_ids)
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self.store.on_work(listener)

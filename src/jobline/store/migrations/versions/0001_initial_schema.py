@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 14:35:57.104780
+Create Date: 2026-11-23 14:45:24.077814
 """
 
 import sqlalchemy as sa
@@ -143,6 +143,7 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=50), nullable=False),
         sa.Column("explain", sa.Boolean(), nullable=False),
         sa.Column("timeout_seconds", sa.Float(), nullable=True),
+        sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "args",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -187,6 +188,13 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_jobs_cpu_seconds_id", ["cpu_seconds", "id"], unique=False)
         batch_op.create_index("ix_jobs_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_jobs_deadline",
+            ["deadline_at"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('SUBMITTED', 'IN_PROGRESS')"),
+            postgresql_where=sa.text("status IN ('SUBMITTED', 'IN_PROGRESS')"),
+        )
         batch_op.create_index("ix_jobs_elapsed_seconds_id", ["elapsed_seconds", "id"], unique=False)
         batch_op.create_index("ix_jobs_failed_id", ["failed", "id"], unique=False)
         batch_op.create_index("ix_jobs_finished_at_id", ["finished_at", "id"], unique=False)
@@ -353,6 +361,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_finished_at_id")
         batch_op.drop_index("ix_jobs_failed_id")
         batch_op.drop_index("ix_jobs_elapsed_seconds_id")
+        batch_op.drop_index(
+            "ix_jobs_deadline",
+            sqlite_where=sa.text("status IN ('SUBMITTED', 'IN_PROGRESS')"),
+            postgresql_where=sa.text("status IN ('SUBMITTED', 'IN_PROGRESS')"),
+        )
         batch_op.drop_index("ix_jobs_created_at_id")
         batch_op.drop_index("ix_jobs_cpu_seconds_id")
         batch_op.drop_index("ix_jobs_account_id_submitted_at_id")
