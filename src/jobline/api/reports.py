@@ -21,10 +21,10 @@ from jobline.api.auth import principal, store_of
 from jobline.api.schemas import JobOut
 from jobline.api.v1 import HISTORY_PARAMS, query_lists
 from jobline.core import reports
-from jobline.domain.history import parse_history
+from jobline.domain.history import ORDER_PARAMS, PAGE_PARAMS, parse_history
 from jobline.domain.ordering import invalid_query
 from jobline.domain.records import Job, Principal
-from jobline.domain.stats import ORDER_PARAMS, PAGE_PARAMS, Stats, parse_stats
+from jobline.domain.stats import Stats, parse_stats
 
 router = APIRouter(prefix="/v1")
 Caller = Annotated[Principal, Depends(principal)]

@@ -28,37 +28,14 @@ from jobline.api.schemas import (
     ResultsOut,
 )
 from jobline.core import jobs
-from jobline.domain.history import parse_history
+from jobline.domain.history import PARAMS, parse_history
 from jobline.domain.records import Principal
 from jobline.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1")
 Caller = Annotated[Principal, Depends(principal)]
 
-HISTORY_PARAMS = (
-    "user",
-    "user_id",
-    "access_key",
-    "account",
-    "model",
-    "model_version",
-    "job_id",
-    "name",
-    "search",
-    "label",
-    "count",
-    "status",
-    "time_field",
-    "start",
-    "end",
-    "tz",
-    "sort",
-    "direction",
-    "page",
-    "per_page",
-    "cursor",
-    "total",
-)
+HISTORY_PARAMS = PARAMS
 
 
 @router.get("/jobs", response_model=HistoryOut, summary="Job history")

@@ -10,26 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from jobline.domain.history import FILTER_PARAMS
+
 Repeated = list[str] | None  # values of a repeatable option or argument; None when not given
 
-# The history filters both commands take, by their API names (the commands' parameter names).
-FILTERS = (
-    "user",
-    "access_key",
-    "account",
-    "model",
-    "model_version",
-    "job_id",
-    "name",
-    "search",
-    "label",
-    "count",
-    "status",
-    "time_field",
-    "start",
-    "end",
-    "tz",
-)
 
 User = Annotated[
     Repeated, typer.Option("--user", help="username, name or email (part of it); repeatable")
@@ -72,4 +56,4 @@ Tz = Annotated[
 def history_filters(ctx: typer.Context) -> dict[str, Any]:
     """The filter flags given to a command, by their API names."""
     # Click keeps every parsed flag under its parameter's name, which is the API's name.
-    return {name: ctx.params[name] for name in FILTERS}
+    return {name: ctx.params.get(name) for name in FILTER_PARAMS}

@@ -18,10 +18,9 @@ from fastapi import APIRouter, Request, Response
 
 from jobline.core import jobs, paging
 from jobline.dashboard.web import DashboardRoute, Seen, page, redirect, store_of
-from jobline.domain.history import HistoryQuery, SortField, parse_history
+from jobline.domain.history import PAGE_PARAMS, HistoryQuery, SortField, parse_history
 from jobline.domain.ordering import NUMBER_SORTS, TIME_SORTS, direction_name
 from jobline.domain.records import Page, Principal, Role
-from jobline.domain.stats import PAGE_PARAMS
 from jobline.domain.status import CATEGORIES, JobStatus
 from jobline.domain.times import TimeField
 from jobline.errors import InvalidRequest

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request, Response
 from jobline.core import reports
 from jobline.dashboard.history import Links, filter_context, query_params
 from jobline.dashboard.web import DashboardRoute, Seen, page, redirect, store_of
+from jobline.domain.history import ORDER_PARAMS, PAGE_PARAMS
 from jobline.domain.records import Principal
-from jobline.domain.stats import ORDER_PARAMS, PAGE_PARAMS, GroupBy, Stats, parse_stats
+from jobline.domain.stats import GroupBy, Stats, parse_stats
 from jobline.errors import InvalidRequest
 from jobline.store import Store
 

@@ -37,7 +37,11 @@ from jobline.domain.times import TimeField, parse_time, parse_time_field, parse_
 
 __all__ = [
     "DEFAULT_PER_PAGE",
+    "FILTER_PARAMS",
     "MAX_PER_PAGE",
+    "ORDER_PARAMS",
+    "PAGE_PARAMS",
+    "PARAMS",
     "SORT_ALIASES",
     "Cursor",
     "CursorValue",
@@ -196,6 +200,29 @@ _LIST_FILTERS = (
     "labels",
 )
 
+
+# The wire names parse_history reads: what filters, what orders, what pages.
+FILTER_PARAMS = (
+    "user",
+    "user_id",
+    "access_key",
+    "account",
+    "model",
+    "model_version",
+    "job_id",
+    "name",
+    "search",
+    "label",
+    "count",
+    "status",
+    "time_field",
+    "start",
+    "end",
+    "tz",
+)
+ORDER_PARAMS = ("sort", "direction")
+PAGE_PARAMS = ("page", "per_page", "cursor", "total")
+PARAMS = FILTER_PARAMS + ORDER_PARAMS + PAGE_PARAMS
 
 Params = Mapping[str, str | Sequence[str]]
 

@@ -17,12 +17,10 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from jobline.domain.history import HistoryQuery, Params, parse_history
+from jobline.domain.history import ORDER_PARAMS, PAGE_PARAMS, HistoryQuery, Params, parse_history
 from jobline.domain.ordering import invalid_query
 
 __all__ = [
-    "ORDER_PARAMS",
-    "PAGE_PARAMS",
     "PERCENTILES",
     "GroupBy",
     "Stats",
@@ -33,10 +31,6 @@ __all__ = [
     "percentile",
 ]
 
-ORDER_PARAMS = ("sort", "direction")
-"""The history parameters that order a listing; stats have no order of their own."""
-PAGE_PARAMS = ("page", "per_page", "cursor", "total")
-"""The history parameters that page a listing; neither stats nor an export have pages."""
 
 PERCENTILES = (0.5, 0.95)
 """The percentiles of queue and elapsed time every group carries (p50, p95)."""
