@@ -23,10 +23,12 @@ from fastapi import FastAPI
 from jobline.core import auth, jobs, paging, sessions
 from jobline.domain.history import parse_history
 from jobline.domain.records import Job, Principal, Role, UserStatus
+from jobline.domain.workers import WorkerInfo
 from jobline.errors import NotAuthenticated
 from jobline.settings import Settings
 from jobline.store import Store
 from jobline.store import users as user_store
+from jobline.store import workers as workers_store
 from tests.asgi import ASGITransport
 from tests.conftest import MakeUser
 
@@ -389,7 +391,13 @@ def test_admin_pages_are_for_admins_and_show_a_new_key_once(
     again = admin.post(f"/admin/keys/{prefix}/revoke", data={"form_token": form_token(page)})
     assert again.status_code == 404
     assert "sentiment" in admin.get("/admin/models").text
-    assert "Remote workers" in admin.get("/admin/workers").text
+    assert "No worker has reported yet" in admin.get("/admin/workers").text
+    info = WorkerInfo("far-away:1", "far-away", 1, ("echo",), 4, 1)
+    now = datetime.now(UTC)
+    with store.write() as conn:
+        workers_store.save(conn, info, key_prefix="", started_at=now, seen_at=now)
+    listed = admin.get("/admin/workers").text
+    assert "far-away:1" in listed and "alive" in listed
 
 
 def test_static_files_are_served_with_their_licences(browse: Browse, settings: Settings) -> None:

@@ -7,6 +7,7 @@ answers the form that made it, and never again.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from jobline.core import admin, auth, jobs
+from jobline.core import workers as workers_core
 from jobline.dashboard.web import (
     DashboardRoute,
     Seen,
@@ -120,7 +122,15 @@ def models(request: Request, seen: Seen) -> Response:
 
 @router.get("/workers")
 def workers(request: Request, seen: Seen) -> Response:
-    """The embedded worker's settings; remote workers and their heartbeats are not tracked
-    yet (there is no worker registry), so the page says so instead of guessing."""
-    auth.require_admin(seen.principal)
-    return page(request, "admin_workers.html", {"slots": settings_of(request).worker_slots})
+    """Every registered worker (embedded and remote) with its heartbeat, and this server's
+    embedded worker setting."""
+    listed = workers_core.listing(store_of(request), seen.principal)
+    return page(
+        request,
+        "admin_workers.html",
+        {
+            "slots": settings_of(request).worker_slots,
+            "workers": listed,
+            "now": datetime.now(UTC),
+        },
+    )
