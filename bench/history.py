@@ -10,6 +10,9 @@ million runs, and ~200 ms at offset 50 000.
     python -m bench.history [--jobs 1000000] [--database sqlite|postgres|both] [--runs 50]
     python -m bench.history --database postgres --jobs 10000000 --keep   # seed once, keep it
     python -m bench.history --url postgresql://postgres@127.0.0.1:5432/jobline_history
+
+``--explain`` also prints the plan of every shape that missed its target (PostgreSQL: EXPLAIN
+ANALYZE, SQLite: EXPLAIN QUERY PLAN). Results and their analysis: bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -307,7 +310,7 @@ def report(found: list[Shape]) -> None:
 
 
 def _verdict(p95: float, target: float) -> str:
-    met = "met" if p95 <= target else f"MISSED x{p95 / target:.1f}"
+    met = "met" if p95 <= target else f"MISSED x{p95 / target:.2f}"
     return f"<= {target:5.1f} ms {met}"
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from jobline.core import jobs
 from jobline.core.jobs import Submission
@@ -62,3 +66,20 @@ def test_background_worker_wakes_on_submit(store: Store, make_user: MakeUser) ->
     finally:
         worker.stop()
     assert waited < 0.9  # well under the idle poll of one second: woken, not polled
+
+
+def test_work_queued_on_one_node_wakes_another_on_postgres(
+    store: Store, database_url: str, tmp_path: Path, make_user: MakeUser
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("nodes share a database only on PostgreSQL (LISTEN/NOTIFY)")
+    other_node = Store.open(database_url, tmp_path / "other-blobs")
+    woken = threading.Event()
+    try:
+        other_node.on_work(woken.set)
+        time.sleep(0.3)  # the other node's listener connects (it also wakes once on connect)
+        woken.clear()
+        jobs.submit(store, _caller(make_user), Submission("echo", {"a": {"input": b"x"}}))
+        assert woken.wait(2.0), "the other node did not hear of the new work"
+    finally:
+        other_node.close()

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from jobline.errors import ServiceUnavailable
+from jobline.store import notify
 from jobline.store.blobs import BlobStore
 from jobline.store.engine import make_engine
 
@@ -17,19 +18,32 @@ from jobline.store.engine import make_engine
 class Store:
     """The database engine and the blob store of one jobline installation.
 
-    Callbacks registered with ``on_work`` run whenever inputs are queued, so an embedded
-    worker in the same process wakes at once instead of on its next poll.
+    Callbacks registered with ``on_work`` run whenever inputs are queued, so a worker wakes at
+    once instead of on its next poll: in this process directly, and on PostgreSQL in every
+    process sharing the database (LISTEN/NOTIFY).
     """
 
     def __init__(self, engine: Engine, blobs: BlobStore) -> None:
         self.engine = engine
         self.blobs = blobs
         self._work_listeners: list[Callable[[], None]] = []
+        self._listener: notify.Listener | None = None
+        self._postgres = engine.dialect.name == "postgresql"
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self._work_listeners.append(listener)
+        if self._postgres and self._listener is None:
+            self._listener = notify.Listener(self.engine, self._wake)
 
     def work_queued(self) -> None:
+        self._wake()
+        if self._postgres:
+            try:
+                notify.announce(self.engine)
+            except OperationalError:
+                pass  # the work is stored; other processes find it on their next poll
+
+    def _wake(self) -> None:
         for listener in self._work_listeners:
             listener()
 
@@ -52,6 +66,9 @@ class Store:
                 yield conn
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         self.engine.dispose()
 
 

@@ -1,0 +1,59 @@
+"""Wake-ups across processes on PostgreSQL: NOTIFY when work is queued, LISTEN for it.
+
+Several server nodes share one database; work queued on one node wakes the workers (embedded,
+or long-polling remote ones) of every node within milliseconds instead of on their next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy import Engine
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "jobline_work"
+CHECK_SECONDS = 1.0  # how often the listening thread looks up from the socket to see if it stops
+
+
+def announce(engine: Engine) -> None:
+    """Tell every listening process that work was queued."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        conn.commit()
+
+
+class Listener:
+    """A thread holding one connection that LISTENs, calling ``heard`` on each notification
+    (and after each reconnection, since a notification may have been missed meanwhile)."""
+
+    def __init__(self, engine: Engine, heard: Callable[[], None]) -> None:
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._heard = heard
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobline-listen", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(CHECK_SECONDS * 3)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._heard()
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=CHECK_SECONDS):
+                            self._heard()
+            except psycopg.Error as exc:
+                # The database restarts or is unreachable: the workers' polling covers the
+                # gap; try again shortly.
+                log.warning("listening for work failed (%s); retrying", exc)
+                self._stop.wait(CHECK_SECONDS)
