@@ -11,15 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 from sqlalchemy import update
 
@@ -32,6 +29,7 @@ from jobline.store.tables import jobs as jobs_table
 from jobline.worker.loop import Worker
 from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeUser
+from tests.servers import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -43,7 +41,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-START_SECONDS = 10.0
 WAIT_MS = 20_000  # for a job to end while the page watches
 
 pytestmark = [
@@ -73,23 +70,11 @@ def server(store: Store, settings: Settings) -> Iterator[str]:
     """The root URL of a jobline server (API, dashboard and a worker) on a free port."""
     worker = Worker(LocalWorkSource(store), slots=2, name="browser-test")
     worker.start()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(store, settings), log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_SECONDS
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with serving(create_app(store, settings)) as url:
+            yield url
     finally:
-        uv.should_exit = True
-        thread.join(START_SECONDS)
         worker.stop()
-        sock.close()
 
 
 @pytest.fixture

@@ -8,9 +8,6 @@ that ``submit_file`` really sends its files in several chunks.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +15,6 @@ from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from modzy import ApiClient
 from modzy.error import BadRequestError, NotFoundError, UnauthorizedError
 
@@ -31,9 +27,9 @@ from jobline.store import users as user_store
 from jobline.worker.loop import Worker
 from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeUser
+from tests.servers import serving
 from tests.test_modzy import check_jobs
 
-START_SECONDS = 10.0
 POLL_SECONDS = 0.05
 WAIT_SECONDS = 60.0
 # Small enough that a 40 kB file goes up in several chunks (the server says 14K per chunk).
@@ -50,23 +46,11 @@ def server(store: Store, settings: Settings) -> Iterator[str]:
     app = create_app(store, settings.model_copy(update={"max_request_bytes": MAX_REQUEST_BYTES}))
     worker = Worker(LocalWorkSource(store), slots=2, name="modzy-sdk-test")
     worker.start()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_SECONDS
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serving(app) as url:
+            yield url
     finally:
-        uv.should_exit = True
-        thread.join(START_SECONDS)
         worker.stop()
-        sock.close()
 
 
 @pytest.fixture

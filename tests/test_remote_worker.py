@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
@@ -39,9 +38,9 @@ from jobline.worker.loop import Worker
 from tests import test_acceptance as acceptance
 from tests.conftest import MakeUser
 from tests.fixture_models import Spawner
+from tests.servers import bound_socket, serving
 from tests.test_execution import _alive
 
-START_SECONDS = 10.0
 WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.05
 MAX_REQUEST_BYTES = 200_000  # small, so that an output file can be over it
@@ -60,30 +59,6 @@ class Blob(ModelCode):
         return Result(outputs={"results.json": {"size": size}}, files={"blob.bin": bytes(size)})
 
 
-@contextmanager
-def _serving(app: FastAPI, sock: socket.socket) -> Iterator[str]:
-    """``app`` under uvicorn on ``sock`` (bound, not yet listening) until the block ends."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_SECONDS
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(START_SECONDS)
-
-
-def _bound_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture
 def server_app(store: Store, settings: Settings) -> FastAPI:
     with store.write() as conn:
@@ -94,8 +69,8 @@ def server_app(store: Store, settings: Settings) -> FastAPI:
 @pytest.fixture
 def server(server_app: FastAPI) -> Iterator[str]:
     """The root URL of a jobline server with no worker of its own."""
-    sock = _bound_socket()
-    with sock, _serving(server_app, sock) as url:
+    sock = bound_socket()
+    with sock, serving(server_app, sock) as url:
         yield url
 
 
@@ -291,14 +266,14 @@ def test_network_errors_are_retried_until_the_server_answers(
     server_app: FastAPI, worker_key: str, ann: Client
 ) -> None:
     job = ann.submit("echo", ["patience"])
-    sock = _bound_socket()  # bound but not listening: connections are refused
+    sock = bound_socket()  # bound but not listening: connections are refused
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     ran: list[int] = []
     burst = threading.Thread(target=lambda: ran.append(_burst(url, worker_key)), daemon=True)
     burst.start()
     time.sleep(1.0)  # the worker meets refused connections meanwhile
     assert burst.is_alive() and not ran
-    with sock, _serving(server_app, sock):
+    with sock, serving(server_app, sock):
         burst.join(WAIT_SECONDS)
     assert ran == [1]
     assert ann.get(job["identifier"])["status"] == "COMPLETED"
