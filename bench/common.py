@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,3 +68,17 @@ def percentiles(samples: list[float]) -> str:
     """p50 / p95 / p99 of samples in seconds, printed in milliseconds."""
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return "  ".join(f"p{p} {cuts[p - 1] * 1000:7.2f} ms" for p in (50, 95, 99))
+
+
+def each_database(
+    measure: Callable[[str, argparse.Namespace], None], args: argparse.Namespace
+) -> None:
+    """Run ``measure`` on ``args.url`` when given, else on each database ``args.database`` names."""
+    if args.url:
+        measure(args.url.partition(":")[0], args)
+        return
+    for database in ["sqlite", "postgres"] if args.database == "both" else [args.database]:
+        if database == "postgres" and not postgres_available():
+            print("postgres: unreachable, skipped")
+            continue
+        measure(database, args)

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import postgres_available
+from bench.common import each_database
 from bench.history import Callers, callers, measure, prepared, serving
 from jobline.core import jobs, sessions
 from jobline.domain.history import parse_history
@@ -97,14 +97,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="seed a database that stays")
     parser.add_argument("--url", help="measure this already seeded database; no seeding")
     args = parser.parse_args()
-    if args.url:
-        bench(args.url.partition(":")[0], args)
-        return
-    for database in ["sqlite", "postgres"] if args.database == "both" else [args.database]:
-        if database == "postgres" and not postgres_available():
-            print("postgres: unreachable, skipped")
-            continue
-        bench(database, args)
+    each_database(bench, args)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import httpx
 import uvicorn
 from sqlalchemy import create_engine, event, func, select, text
 
-from bench.common import PG_SERVER, fresh_store, postgres_available
+from bench.common import PG_SERVER, each_database, fresh_store
 from jobline.api.app import create_app
 from jobline.core import auth, jobs
 from jobline.domain.history import parse_history
@@ -366,14 +366,7 @@ def main() -> None:
     parser.add_argument("--url", help="measure this already seeded database; no seeding")
     parser.add_argument("--explain", action="store_true", help="print plans of missed shapes")
     args = parser.parse_args()
-    if args.url:
-        bench(args.url.partition(":")[0], args)
-        return
-    for database in ["sqlite", "postgres"] if args.database == "both" else [args.database]:
-        if database == "postgres" and not postgres_available():
-            print("postgres: unreachable, skipped")
-            continue
-        bench(database, args)
+    each_database(bench, args)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobline import errors
@@ -72,3 +74,19 @@ def _from_validation(exc: RequestValidationError) -> errors.InvalidRequest:
     return errors.InvalidRequest(
         "invalid request: " + "; ".join(problems), param=first_param, problems=problems
     )
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parsed(schema: type[Body], data: bytes, what: str, param: str) -> Body:
+    """``data`` read as JSON into ``schema``; InvalidRequest naming every problem otherwise."""
+    try:
+        return schema.model_validate_json(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or param}: {e['msg']}" for e in exc.errors()
+        ]
+        raise errors.InvalidRequest(
+            f"invalid {what}: " + "; ".join(problems), param=param, problems=problems
+        ) from exc

@@ -10,11 +10,11 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jobline.api.auth import principal, store_of
+from jobline.api.errors import parsed
 from jobline.api.schemas import (
     CollectedOut,
     EventOut,
@@ -97,15 +97,7 @@ async def submit(request: Request, caller: Caller) -> JobOut:
 
 
 def _json_submission(body: bytes) -> jobs.Submission:
-    try:
-        data = JobIn.model_validate_json(body)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise InvalidRequest(
-            "invalid job: " + "; ".join(problems), param="body", problems=problems
-        ) from exc
+    data = parsed(JobIn, body, "job", "body")
     inputs = {
         source: {name: _bytes_of(source, name, value) for name, value in parts.items()}
         for source, parts in data.inputs.items()

@@ -19,11 +19,12 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jobline.api.auth import principal, store_of
+from jobline.api.errors import parsed
 from jobline.core import remote, work, workers
 from jobline.domain.records import Principal
 from jobline.domain.status import InputStatus
@@ -316,15 +317,7 @@ async def _read_report(request: Request) -> tuple[ReportIn, dict[int, dict[str, 
 
 
 def _parse_report(data: bytes) -> ReportIn:
-    try:
-        return ReportIn.model_validate_json(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'report'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise InvalidRequest(
-            "invalid report: " + "; ".join(problems), param="report", problems=problems
-        ) from exc
+    return parsed(ReportIn, data, "report", "report")
 
 
 def _check_statuses(report: ReportIn) -> None:

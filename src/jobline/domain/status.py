@@ -117,6 +117,16 @@ MODZY: dict[JobStatus, str] = {
     JobStatus.REJECTED: "ERROR",
 }
 
+# How Modzy's results spell the status of one input (its "Get results" documentation).
+MODZY_INPUT: dict[InputStatus, str] = {
+    InputStatus.QUEUED: "QUEUED",
+    InputStatus.RUNNING: "RUNNING",
+    InputStatus.SUCCEEDED: "SUCCESSFUL",
+    InputStatus.FAILED: "FAILED",
+    InputStatus.CANCELED: "CANCELED",
+    InputStatus.TIMEDOUT: "TIMEDOUT",
+}
+
 JESS: dict[JobStatus, str] = {
     JobStatus.OPEN: "ACCEPTED",
     JobStatus.SUBMITTED: "QUEUED",

@@ -17,11 +17,12 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jobline.api.auth import store_of
+from jobline.api.errors import parsed
 from jobline.api.modzy.render import job_object, results_object
 from jobline.api.modzy.wire import Caller, ModzyRoute
 from jobline.core import jobs, owners, uploads
@@ -103,15 +104,7 @@ async def submit(request: Request, caller: Caller) -> dict[str, Any]:
 
 
 def _job_body(raw: bytes) -> JobIn:
-    try:
-        return JobIn.model_validate_json(raw)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise InvalidRequest(
-            "invalid job: " + "; ".join(problems), param="body", problems=problems
-        ) from exc
+    return parsed(JobIn, raw, "job", "body")
 
 
 def _inputs(body: InputIn) -> dict[str, dict[str, bytes]]:

@@ -14,17 +14,7 @@ from typing import Any
 from jobline.api.modzy.wire import millis, millis_between, timestamp, without_none
 from jobline.core.owners import Owner
 from jobline.domain.records import Input, InputSpec, Job, Model, ModelVersion
-from jobline.domain.status import MODZY, InputStatus
-
-# How Modzy's results spell the status of one input (its "Get results" documentation).
-INPUT_STATUS: dict[InputStatus, str] = {
-    InputStatus.QUEUED: "QUEUED",
-    InputStatus.RUNNING: "RUNNING",
-    InputStatus.SUCCEEDED: "SUCCESSFUL",
-    InputStatus.FAILED: "FAILED",
-    InputStatus.CANCELED: "CANCELED",
-    InputStatus.TIMEDOUT: "TIMEDOUT",
-}
+from jobline.domain.status import MODZY, MODZY_INPUT, InputStatus
 
 
 def job_object(job: Job, owner: Owner | None, sources: Sequence[str] = ()) -> dict[str, Any]:
@@ -119,7 +109,7 @@ def results_object(job: Job, items: Sequence[Input], file_url: FileUrl) -> dict[
 def _input_times(item: Input) -> dict[str, Any]:
     return without_none(
         {
-            "status": INPUT_STATUS[item.status],
+            "status": MODZY_INPUT[item.status],
             "queueTime": millis_between(item.queued_at, item.started_at),
             "modelLatency": _millis(item.elapsed_seconds),
             "elapsedTime": millis_between(item.queued_at, item.finished_at),
@@ -208,7 +198,7 @@ def sample_output(model: Model, version: ModelVersion) -> dict[str, Any]:
         spec.name: f"<{spec.media_type}: {spec.description or spec.name}>"
         for spec in version.outputs
     }
-    return {"results": {SAMPLE_SOURCE: {"status": INPUT_STATUS[InputStatus.SUCCEEDED], **outputs}}}
+    return {"results": {SAMPLE_SOURCE: {"status": MODZY_INPUT[InputStatus.SUCCEEDED], **outputs}}}
 
 
 def _is_text(spec: InputSpec) -> bool:
