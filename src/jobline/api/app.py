@@ -8,9 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from jobline.api import errors, modzy, reports, v1, work
+from jobline.api import errors, jess, modzy, reports, v1, work
 from jobline.api.auth import store_of
 from jobline.api.limits import BodyLimit
+from jobline.api.modzy.wire import error_response as modzy_error
 from jobline.dashboard import install as install_dashboard
 from jobline.settings import Settings
 from jobline.store import Store, migrate
@@ -31,10 +32,16 @@ def create_app(store: Store, settings: Settings) -> FastAPI:
     app.include_router(v1.router)
     work.install(app)  # /v1/work and /v1/workers, for remote workers and admins
     app.include_router(modzy.router)
+    app.include_router(jess.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness")
     app.add_api_route("/readyz", readyz, methods=["GET"], summary="Readiness")
     install_dashboard(app)  # last: its "/" pages come after every API path
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    dialects = {
+        "/api/": modzy_error,
+        "/jess_web/": jess.error_response,
+        "/users/api/": jess.error_response,
+    }
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, dialects=dialects)
     return app
 
 

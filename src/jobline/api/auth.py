@@ -28,14 +28,28 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+def session_tokens(request: Request) -> list[str]:
+    """Every ``session_token`` value the request's Cookie headers carry, in order (a client
+    may send the cookie twice; ``request.cookies`` would keep only one of them)."""
+    tokens = []
+    for name, value in request.headers.items():
+        if name != "cookie":
+            continue
+        for pair in value.split(";"):
+            key, _, token = pair.strip().partition("=")
+            if key == sessions.SESSION_COOKIE and token.strip('"'):
+                tokens.append(token.strip('"'))
+    return tokens
+
+
 def principal(request: Request) -> Principal:
     """The caller, authenticated by its access key (FastAPI dependency).
 
     Without an Authorization header, a session cookie is accepted instead (DESIGN §5).
     """
     token = bearer_token(request)
-    cookie = request.cookies.get(sessions.SESSION_COOKIE)
-    if token is None and cookie:
+    cookies = session_tokens(request)
+    if token is None and cookies:
         secret = request.app.state.settings.resolved_secret()
-        return sessions.authenticate_session(store_of(request), cookie, secret)
+        return sessions.authenticate_any(store_of(request), cookies, secret)
     return auth.authenticate_key(store_of(request), token)

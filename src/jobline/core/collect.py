@@ -18,11 +18,18 @@ log = logging.getLogger(__name__)
 
 
 def split_inputs(
-    version: ModelVersion, inputs: dict[str, dict[str, bytes]], args: dict[str, Any]
+    version: ModelVersion,
+    inputs: dict[str, dict[str, bytes]],
+    args: dict[str, Any],
+    *,
+    split: bool = True,
 ) -> tuple[dict[str, dict[str, bytes]], bool]:
     """The inputs to queue for a submission (its cases, where the model splits), and whether
-    the model collects the results afterwards."""
+    the model collects the results afterwards. With ``split`` false the inputs are cases
+    already (those of a job being run again) and are queued as they are."""
     code = load_class(version.entry_point)
+    if not split:
+        return inputs, code.collects
     queued: dict[str, dict[str, bytes]] = {}
     for source, parts in inputs.items():
         try:

@@ -120,12 +120,16 @@ def submit(
     *,
     status: JobStatus = JobStatus.SUBMITTED,
     max_inputs: int = MAX_INPUTS_PER_JOB,
+    split: bool = True,
 ) -> Job:
-    """Create a job and queue its inputs; all of it is stored, or none of it."""
+    """Create a job and queue its inputs; all of it is stored, or none of it.
+
+    ``split`` false queues the inputs as the model's cases already (a job run again).
+    """
     require_user_key(principal)
     model, version = resolve_model(store, submission.model, submission.version)
     check_inputs(version, submission.inputs, max_inputs)
-    queued, collects = split_inputs(version, submission.inputs, submission.args)
+    queued, collects = split_inputs(version, submission.inputs, submission.args, split=split)
     if len(queued) > max_inputs:
         raise PayloadTooLarge(
             f"the job splits into {len(queued)} inputs; at most {max_inputs} are allowed",

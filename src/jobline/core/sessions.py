@@ -6,14 +6,14 @@ installation's secret (``Settings.resolved_secret()``). Nothing about a session 
 request carrying the cookie is checked by its signature and expiry, then the user is read
 (so a disabled user is locked out at once).
 
-Logging out clears the cookie; a copy of the token taken before then stays valid until it
-expires (``Settings.session_hours``, 8 by default). Voiding single tokens would need a table of
-revoked session ids, read on every request; instead each token carries a fingerprint of the
-user's password hash (``pwd``), so changing a password voids every session of that user at no
-extra cost.
+A session lasts ``Settings.session_hours`` (8 by default). Logging out voids the token at once:
+its session id is kept as revoked until the token would have expired, and every request looks
+it up (one primary-key read). Each token also carries a fingerprint of the user's password hash
+(``pwd``), so changing a password voids every session of that user at no extra cost.
 
     session = login(store, "ann@example.com", "secret", key, hours=8)
     principal = authenticate_session(store, session.token, key)   # Principal(key_prefix=None)
+    logout(store, session.token, key)                             # the token is void now
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal, TypedDict
 
 import jwt
 
@@ -30,6 +32,7 @@ from jobline.core.auth import authenticate_password
 from jobline.domain.records import Principal, User, UserStatus
 from jobline.errors import NotAuthenticated, UserNotFound
 from jobline.store import Store
+from jobline.store import sessions as session_store
 from jobline.store import users as user_store
 
 SESSION_COOKIE = "session_token"
@@ -84,6 +87,8 @@ def authenticate_session(store: Store, token: str | None, secret: str) -> Princi
     claims = _claims(token, secret)
     failure = NotAuthenticated("your session has ended; log in again", param=SESSION_COOKIE)
     with store.read() as conn:
+        if session_store.is_revoked(conn, str(claims["sid"])):
+            raise NotAuthenticated("you have logged out; log in again", param=SESSION_COOKIE)
         try:
             user = user_store.get_user(conn, identifier=str(claims["sub"]))
         except UserNotFound:
@@ -94,6 +99,55 @@ def authenticate_session(store: Store, token: str | None, secret: str) -> Princi
     if user.status is not UserStatus.ACTIVE:
         raise NotAuthenticated(f"user {user.username!r} is disabled", param="user")
     return Principal(user=user, key_prefix=None)
+
+
+class CookieOptions(TypedDict):
+    max_age: int
+    path: str
+    httponly: bool
+    samesite: Literal["lax"]
+    secure: bool
+
+
+def cookie_options(hours: float, *, https: bool) -> CookieOptions:
+    """How the ``session_token`` cookie is set, by every front-end that logs users in: for the
+    whole site (the dashboard and both JESS prefixes), never readable by scripts."""
+    return {
+        "max_age": round(hours * 3600),
+        "path": "/",
+        "httponly": True,
+        "samesite": "lax",
+        "secure": https,
+    }
+
+
+def authenticate_any(store: Store, tokens: Sequence[str], secret: str) -> Principal:
+    """The caller behind the first of ``tokens`` that is a valid session.
+
+    A client may send the cookie more than once (an old and a renewed token side by side);
+    the request is judged by the one that validates. With none valid, the first one's error.
+    """
+    if not tokens:
+        return authenticate_session(store, None, secret)
+    first: NotAuthenticated | None = None
+    for token in tokens:
+        try:
+            return authenticate_session(store, token, secret)
+        except NotAuthenticated as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+def logout(store: Store, token: str | None, secret: str) -> None:
+    """Void a session token now; a token that is already invalid needs nothing."""
+    try:
+        claims = _claims(token, secret)
+    except NotAuthenticated:
+        return
+    expires = datetime.fromtimestamp(float(str(claims["exp"])), UTC)
+    with store.write() as conn:
+        session_store.revoke(conn, str(claims["sid"]), expires)
 
 
 def session_id(token: str, secret: str) -> str:

@@ -64,21 +64,17 @@ async def login(request: Request) -> Response:
         context = {"next": target, "email": email, "error": problem}
         return page(request, "login.html", context, status_code=401 if email else 400)
     response = redirect(target)
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        session.token,
-        max_age=int(settings.session_hours * 3600),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    https = request.url.scheme == "https"
+    options = sessions.cookie_options(settings.session_hours, https=https)
+    response.set_cookie(sessions.SESSION_COOKIE, session.token, **options)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
     # No form token needed: logging someone out is harmless, and must work with a stale page.
+    token = request.cookies.get(sessions.SESSION_COOKIE)
+    sessions.logout(store_of(request), token, secret_of(request))
     response = redirect("/login?out")
     response.delete_cookie(sessions.SESSION_COOKIE, path="/")
     return response

@@ -37,6 +37,13 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise OutputNotFound(f"blob {key!r} is missing from the blob store") from exc
 
+    def size(self, key: str) -> int:
+        """How many bytes blob ``key`` holds, without reading it."""
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise OutputNotFound(f"blob {key!r} is missing from the blob store") from exc
+
     def delete_group(self, group: str) -> None:
         shutil.rmtree(self._path(group), ignore_errors=True)
 

@@ -313,3 +313,12 @@ workers = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_heartbeat", UTCDateTime, nullable=False),
 )
+
+# Sessions ended before their token expired (a logout): checked on every session request.
+# A row can go once its token has expired anyway.
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
