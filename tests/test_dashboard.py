@@ -154,6 +154,20 @@ def test_sessions_expire_and_end_with_the_user(store: Store, make_user: MakeUser
     assert claims["sub"] == user.identifier and claims["sid"] == session.session_id
 
 
+def test_logging_out_voids_the_token_and_only_that_one(browse: Browse, make_user: MakeUser) -> None:
+    make_user("ann")
+    first, second = browse(), browse()
+    for client in (first, second):
+        client.post("/login", data={"email": "ann@example.com", "password": "pw-ann"})
+    copied = first.cookies["session_token"]
+    first.post("/logout")
+    stolen = browse()
+    stolen.cookies.set("session_token", copied)
+    assert stolen.get("/jobs").headers["location"].startswith("/login")
+    assert stolen.get("/v1/jobs").status_code == 401
+    assert second.get("/jobs").status_code == 200
+
+
 def test_the_native_api_takes_the_session_cookie(
     browse: Browse, store: Store, make_user: MakeUser
 ) -> None:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jobline.api.auth import principal, store_of
+from jobline.api.downloads import zip_response
 from jobline.api.errors import parsed
 from jobline.api.schemas import (
     CollectedOut,
@@ -27,7 +28,7 @@ from jobline.api.schemas import (
     ModelsOut,
     ResultsOut,
 )
-from jobline.core import jobs
+from jobline.core import folder, jobs
 from jobline.domain.history import PARAMS, parse_history
 from jobline.domain.records import Principal
 from jobline.errors import InvalidRequest
@@ -228,6 +229,16 @@ def collected_file(job: str, name: str, request: Request, caller: Caller) -> Res
         media_type=found.media_type,
         headers={"Content-Disposition": f'attachment; filename="{found.name}"'},
     )
+
+
+@router.get("/jobs/{job}/folder.zip", response_class=Response, summary="The result folder")
+def folder_zip(job: str, request: Request, caller: Caller) -> Response:
+    """Everything the job took in and gave back, as one zip: each input's parts
+    (``in.<input name>``), JSON outputs and files, one folder per input when there are several,
+    and the collected files at the top."""
+    store = store_of(request)
+    found, files = folder.result_folder(store, caller, job)
+    return zip_response(store, files, f"job-{found.id}.zip")
 
 
 @router.get("/models", response_model=ModelsOut, summary="Models")

@@ -5,27 +5,22 @@ job, ``in.idf`` and ``in.epw`` beside the files EnergyPlus wrote."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
 from jobline.api.auth import store_of
+from jobline.api.downloads import zip_response
 from jobline.api.jess.jobs import job_of
 from jobline.api.jess.render import folder_tree
 from jobline.api.jess.wire import Caller, JessRoute, envelope
-from jobline.core import archive, folder
+from jobline.core import folder
 from jobline.domain.records import Job, Principal
 from jobline.errors import OutputNotFound
 from jobline.store import Store
 
 router = APIRouter(route_class=JessRoute, tags=["JESS dialect"])
 
-# A zip up to this size is built in memory; a larger one spills to a temporary file.
-IN_MEMORY_ZIP_BYTES = 16 * 1024 * 1024
-CHUNK_BYTES = 1024 * 1024
 _MEDIA = {
     "csv": "text/csv",
     "htm": "text/html",
@@ -57,17 +52,7 @@ def job_zip(request: Request, ref: str, caller: Caller, ext: str = "") -> Respon
     wanted = {e.strip().lower().lstrip(".") for e in ext.split(",") if e.strip()}
     if wanted:
         files = [f for f in files if f.path.rpartition(".")[2].lower() in wanted]
-    spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_ZIP_BYTES)
-    archive.pack(folder.each_file(store, files), spool)
-    spool.seek(0)
-    headers = {"Content-Disposition": f'attachment; filename="{job.id}.zip"'}
-    return StreamingResponse(_chunks(spool), media_type="application/zip", headers=headers)
-
-
-def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
-    with spool:
-        while chunk := spool.read(CHUNK_BYTES):
-            yield chunk
+    return zip_response(store, files, f"{job.id}.zip")
 
 
 @router.get("/job/file/{ref}/{path:path}", summary="One result file (JESS)")
