@@ -497,3 +497,17 @@ def test_linking_the_jess_account_checks_the_users_own_credentials(ann: Jess) ->
     for body in ({"jessUser": "ann", "jessPwd": "nope"}, {"jessUser": "bob", "jessPwd": "pw-ann"}):
         answer = ann.post("session", json=body)
         assert answer.status_code == 400 and "does not match" in answer.json()["status"]
+
+
+def test_only_the_name_of_an_uploaded_file_counts(ann: Jess, store: Store) -> None:
+    files = [
+        ("file", ("C:\\Users\\me\\models\\shoebox.idf", SHOEBOX)),
+        ("file", ("../../weather/in.epw", EPW)),
+        ("model", "shoebox.idf"),
+    ]
+    answer = ann.post("job", files=files).json()
+    assert answer["ok"] is True, answer
+    job, (item,) = jobs.results(store, _principal(store, "ann@example.com"), int(answer["data"]))
+    assert item.source == "shoebox" and set(item.parts) == {"idf", "epw"}
+    assert store.blobs.get(item.parts["idf"]) == SHOEBOX
+    ann.post(f"job/{job.id}", json={"cmd": "Cancel"})

@@ -110,7 +110,7 @@ def usage_report(request: Request, caller: Caller) -> dict[str, Any]:
     )
 
 
-@router.api_route("/jobs", methods=["GET", "POST"], summary="Job list (JESS)")
+@router.get("/jobs", summary="Job list (JESS; the filter in a JSON body)")
 async def job_list(request: Request, caller: Caller) -> Response:
     """Every job of the caller that the filter in the JSON body matches, oldest first."""
     query = jess_query(await request.body(), caller)
@@ -122,6 +122,15 @@ async def job_list(request: Request, caller: Caller) -> Response:
     return StreamingResponse(
         _listed(status, first, walk, caller.user.account_id), media_type="application/json"
     )
+
+
+router.add_api_route(
+    "/jobs",
+    job_list,
+    methods=["POST"],
+    summary="Job list (JESS; the same as GET)",
+    operation_id="jess_job_list_post",
+)
 
 
 def jess_query(raw: bytes, caller: Principal) -> HistoryQuery:

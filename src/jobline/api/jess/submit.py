@@ -104,7 +104,9 @@ async def _form(request: Request) -> tuple[dict[str, str], dict[str, bytes]]:
             if name == "file":
                 if not isinstance(value, UploadFile) or not value.filename:
                     raise InvalidInputs("each 'file' part must be a file with a name", param="file")
-                files[archive.safe_path(value.filename, "file")] = await value.read()
+                # Only the name counts: some clients send the whole path they read it from.
+                name_only = PurePosixPath(value.filename.replace("\\", "/")).name
+                files[archive.safe_path(name_only or value.filename, "file")] = await value.read()
             elif name in FIELDS or name in OTHER_FIELDS:
                 raw = await value.read() if isinstance(value, UploadFile) else value.encode()
                 fields[name] = _decoded(raw, name).strip()
