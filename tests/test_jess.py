@@ -261,6 +261,8 @@ def test_a_split_job_runs_twelve_months_and_collects_the_year(ann: Jess) -> None
     assert status["progress"] == "12, 0, 0, 0, 0, 0, 12" and status["status_Info"] == FINISHED
     (record,) = ann.listed()
     assert record["njobs"] == 12 and record["job_Type"] == "EP_IDF_SPLIT"
+    # The twelve months share one stored copy of the weather.
+    assert len(EPW) < record["submissionSize"] < len(EPW) + 13 * len(SHOEBOX)
     files = zipped(ann.get(f"job/file/{job}").content)
     year = list(csv.reader(io.StringIO(files["collected.csv"].decode())))
     assert len(year) == 1 + 8760  # a header and every hour of the year

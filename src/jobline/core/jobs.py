@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,14 +151,7 @@ def submit(
             )
     identifier = job_store.new_identifier()
     try:
-        new_inputs = tuple(
-            job_store.NewInput(
-                source=source,
-                parts={name: store.blobs.put(identifier, data) for name, data in parts.items()},
-                size=sum(len(data) for data in parts.values()),
-            )
-            for source, parts in queued.items()
-        )
+        new_inputs = _stored_inputs(store, identifier, queued)
         user = principal.user
         new = job_store.NewJob(
             identifier=identifier,
@@ -186,6 +180,26 @@ def submit(
         raise
     store.work_queued()
     return get(store, principal, identifier)
+
+
+def _stored_inputs(
+    store: Store, identifier: str, queued: dict[str, dict[str, bytes]]
+) -> tuple[job_store.NewInput, ...]:
+    """The inputs with their parts in the blob store. A part that several inputs share (the
+    weather of every month of a split run) is stored, and counted in the size, once."""
+    keys: dict[bytes, str] = {}
+    made = []
+    for source, parts in queued.items():
+        stored: dict[str, str] = {}
+        size = 0
+        for name, data in parts.items():
+            digest = hashlib.sha256(data).digest()
+            if digest not in keys:
+                keys[digest] = store.blobs.put(identifier, data)
+                size += len(data)
+            stored[name] = keys[digest]
+        made.append(job_store.NewInput(source=source, parts=stored, size=size))
+    return tuple(made)
 
 
 def _check_no_nul(submission: Submission) -> None:
