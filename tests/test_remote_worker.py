@@ -334,7 +334,8 @@ def test_serve_without_workers_and_a_worker_process(tmp_path: Path) -> None:
             assert any(row.split()[0] == "far-away" for row in listed.splitlines()), listed
 
             # Stopped while it runs an input, it finishes and reports it, then exits 0.
-            job = json.loads(server.jobline(server.demo_key, "submit", "sleep", "2", "--json"))
+            # Long enough that a poll (a CLI process each, slow on a loaded machine) sees it run.
+            job = json.loads(server.jobline(server.demo_key, "submit", "sleep", "6", "--json"))
             _until(lambda: _status(server, job["identifier"])["counts"]["running"] == 1)
             remote.send_signal(signal.SIGTERM)
             assert remote.wait(timeout=acceptance.STOP_SECONDS) == 0
