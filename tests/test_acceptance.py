@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -176,6 +177,16 @@ def test_first_day_submit_wait_results_history_and_restart(tmp_path: Path) -> No
         echoed = json.loads(server.jobline(key, "results", mixed["identifier"], "--json"))
         texts_back = {i["source"]: i["outputs"]["results.json"]["text"] for i in echoed["inputs"]}
         assert texts_back == {"doc": "from a file", "hi": "hello"}
+        wrote = server.jobline(key, "download", mixed["identifier"], "-o", "echo.zip")
+        assert wrote.startswith("wrote echo.zip")
+        with zipfile.ZipFile(tmp_path / "echo.zip") as archive:
+            assert archive.read("doc/in.input") == b"from a file"
+            assert set(archive.namelist()) == {
+                "doc/in.input",
+                "doc/results.json",
+                "hi/in.input",
+                "hi/results.json",
+            }
 
         history = json.loads(server.jobline(key, "history", "--format", "json"))
         job = next(row for row in history if row["identifier"] == identifier)

@@ -164,6 +164,11 @@ class Client:
         """One file of a job's collected result (models that split and collect)."""
         return self._request("GET", f"/v1/jobs/{job}/outputs/{name}").content
 
+    def download(self, job: str | int) -> bytes:
+        """A job's result folder as a zip archive: each input's parts, outputs and files (a
+        folder per input when there are several) and the collected files."""
+        return self._request("GET", f"/v1/jobs/{job}/folder.zip").content
+
     def history_page(self, **query: QueryValue) -> dict[str, Any]:
         """One page of history: ``jobs``, ``has_more``, ``next_cursor``, ``total``, ``query``.
 

@@ -80,7 +80,7 @@ CSV_COLUMNS = tuple(
 
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to ``app``."""
-    for command in (submit, status, cancel, results, history):
+    for command in (submit, status, cancel, results, download, history):
         app.command()(command)
 
 
@@ -184,6 +184,25 @@ def results(job: JobRef, *, key: Key, url: Url = DEFAULT_URL, as_json: AsJson = 
         for file in item["files"]:
             link = url.rstrip("/") + file["url"]
             typer.echo(f"  file {file['name']}  {file['size']} bytes  {file['media_type']}  {link}")
+
+
+def download(
+    job: JobRef,
+    *,
+    key: Key,
+    url: Url = DEFAULT_URL,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="where to write the zip; default job-<serial>.zip"),
+    ] = None,
+) -> None:
+    """Download a job's result folder (inputs, outputs, files) as one zip archive."""
+    with connected(url, key) as client:
+        serial = client.get(job)["serial"]
+        data = client.download(serial)
+    target = output or Path(f"job-{serial}.zip")
+    target.write_bytes(data)
+    typer.echo(f"wrote {target} ({len(data)} bytes)")
 
 
 def history(
