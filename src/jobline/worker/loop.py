@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
 from jobline.domain.workers import PRESENCE_SECONDS, WorkerInfo
+from jobline.errors import ServiceUnavailable
 from jobline.worker.runner import Runner
 from jobline.worker.source import WorkSource
 
@@ -185,10 +186,16 @@ class Worker:
                 return done
 
     def _report(self, done: list[tuple[Claim, Outcome]]) -> None:
+        try:
+            reported = self.source.complete(done)
+        except ServiceUnavailable:
+            for item in done:
+                self._finished.put(item)  # reported on the next try: an outage loses no result
+            raise
         for _, outcome in done:
             seconds = (outcome.finished_at - outcome.started_at).total_seconds()
             self._run_seconds = 0.8 * self._run_seconds + 0.2 * max(seconds, 1e-6)
-        for (claim, _), accepted in zip(done, self.source.complete(done), strict=True):
+        for (claim, _), accepted in zip(done, reported, strict=True):
             if not accepted:
                 log.warning("lease on input %s was lost; its result was dropped", claim.input_id)
 
