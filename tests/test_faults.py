@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, select, text
 
@@ -138,7 +139,7 @@ def _get(client: Client, job: str) -> dict[str, Any] | None:
     """The job, or None while the server (or its database) does not answer."""
     try:
         return client.get(job)
-    except (errors.ServiceUnavailable, errors.JoblineError, OSError):
+    except (errors.JoblineError, httpx.TransportError):
         return None
 
 
