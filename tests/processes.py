@@ -53,6 +53,7 @@ class Running:
     name: str
     process: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
+    orphans: set[ProcessId] = field(default_factory=set)  # what it had started when killed
 
     @property
     def pid(self) -> int:
@@ -81,6 +82,7 @@ class Running:
         """SIGKILL the process alone (its children are left to fend for themselves); what it
         had started, as it was just before."""
         left = descendants(self.pid)
+        self.orphans |= left
         self.process.kill()
         self.process.wait(STOP_SECONDS)
         return left
@@ -116,7 +118,7 @@ def started(
         if process.poll() is None:
             process.kill()
         process.wait(STOP_SECONDS)
-        kill_all(left)
+        kill_all(left | running.orphans)
         reader.join(STOP_SECONDS)
         stream.close()
 

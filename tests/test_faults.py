@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from tests.fixture_models import Runaway
 from tests.postgres import own_postgres
 from tests.processes import (
     JOBLINE,
+    ProcessId,
     Running,
     alive,
     free_port,
@@ -143,9 +144,27 @@ def _get(client: Client, job: str) -> dict[str, Any] | None:
         return None
 
 
+def _succeeded(client: Client, job: str) -> int:
+    found = _get(client, job)
+    return -1 if found is None else int(found["counts"]["succeeded"])
+
+
 def _all_done(client: Client, identifiers: list[str]) -> bool:
     found = [_get(client, job) for job in identifiers]
     return all(job is not None and job["status"] == "COMPLETED" for job in found)
+
+
+def _described(processes: Iterable[ProcessId]) -> list[str]:
+    found = []
+    for pid, _ in processes:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            command = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
+        except OSError:
+            continue
+        fields = [line for line in status if line.startswith(("State:", "PPid:", "NSpgid:"))]
+        found.append(f"{pid} {' '.join(fields)} {command}")
+    return found
 
 
 def _check_counts(client: Client, job: str, total: int) -> list[dict[str, Any]]:
@@ -197,7 +216,7 @@ def test_a_worker_killed_mid_input_its_inputs_run_again_on_another_after_the_lea
             lambda: not any(alive(p) for p in left),
             5.0,
             f"{victim_name}'s children end",
-            explain=lambda: f"still alive: {[p for p in left if alive(p)]}",
+            explain=lambda: f"still alive: {_described(p for p in left if alive(p))}",
         )
 
         def rerun() -> bool:
@@ -235,12 +254,18 @@ def test_serve_killed_and_restarted_with_its_embedded_worker_loses_nothing(
         with Client(url, keys.user) as client:
             submitted = [client.submit("sleep", ["1"] * 4)["identifier"] for _ in range(3)]
             until(
-                lambda: (client.get(submitted[0])["counts"]["succeeded"]) >= 1,
+                lambda: _succeeded(client, submitted[0]) >= 1,
                 30.0,
                 "the first input ran",
+                explain=first.output,
             )
         left = first.kill()
-    until(lambda: not any(alive(p) for p in left), 5.0, "the killed server's children end")
+    until(
+        lambda: not any(alive(p) for p in left),
+        5.0,
+        "the killed server's children end",
+        explain=lambda: f"still alive: {_described(p for p in left if alive(p))}",
+    )
     with (
         _serve(tmp_path, port, slots=2, env=env, name="serve again"),
         Client(url, keys.user) as client,
@@ -267,9 +292,10 @@ def test_serve_restarted_under_a_remote_worker_loses_nothing(pg_url: str, tmp_pa
             worker.wait_for("working for")
             submitted = [client.submit("sleep", ["1"] * 4)["identifier"] for _ in range(3)]
             until(
-                lambda: (client.get(submitted[0])["counts"]["succeeded"]) >= 1,
+                lambda: _succeeded(client, submitted[0]) >= 1,
                 30.0,
                 "the first input ran",
+                explain=first.output,
             )
             first.kill()
         with (
@@ -305,9 +331,10 @@ def test_postgres_stopped_for_ten_seconds_server_and_workers_recover(tmp_path: P
         ):
             submitted = [client.submit("sleep", ["1.5"] * 4)["identifier"] for _ in range(3)]
             until(
-                lambda: client.get(submitted[0])["counts"]["succeeded"] >= 1,
+                lambda: _succeeded(client, submitted[0]) >= 1,
                 30.0,
                 "the first input ran",
+                explain=lambda: server.output() + worker.output(),
             )
             postgres.stop()
             stopped = time.monotonic()
