@@ -150,17 +150,18 @@ def wait_healthy(
 # --- /proc ---
 
 
-def _stat(pid: int) -> tuple[str, int, int, int] | None:
-    """State, parent pid, process group and start time of ``pid``; None when it is gone."""
+def _stat(pid: int) -> tuple[str, int, int, int, int] | None:
+    """State, parent pid, process group, start time and session of ``pid``; None when it is
+    gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+    return fields[0], int(fields[1]), int(fields[2]), int(fields[19]), int(fields[3])
 
 
-def _all() -> dict[int, tuple[str, int, int, int]]:
+def _all() -> dict[int, tuple[str, int, int, int, int]]:
     found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
@@ -183,7 +184,7 @@ def descendants(pid: int) -> set[ProcessId]:
     """Every process ``pid`` started, and they started, and so on, that is still running."""
     table = _all()
     children: dict[int, list[int]] = {}
-    for child, (_, parent, _, _) in table.items():
+    for child, (_, parent, *_) in table.items():
         children.setdefault(parent, []).append(child)
     found: set[ProcessId] = set()
     todo = list(children.get(pid, []))
@@ -194,11 +195,13 @@ def descendants(pid: int) -> set[ProcessId]:
     return {process for process in found if alive(process)}
 
 
-def grandchildren(pid: int) -> set[ProcessId]:
-    """The processes that ``pid``'s children started (a worker's model processes are the
-    children of its fork server), and so on."""
-    direct = {(child, stat[3]) for child, stat in _all().items() if stat[1] == pid}
-    return descendants(pid) - direct
+def model_processes(pid: int) -> set[ProcessId]:
+    """The model processes of the worker ``pid`` that are serving: the processes it started
+    (through its fork server) that lead a session of their own, as a model process does once
+    it is ready for inputs."""
+    return {
+        process for process in descendants(pid) if (_stat(process[0]) or ())[4:] == (process[0],)
+    }
 
 
 def group(pgid: int) -> set[ProcessId]:

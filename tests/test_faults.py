@@ -35,10 +35,10 @@ from tests.processes import (
     Running,
     alive,
     free_port,
-    grandchildren,
     group,
     identity,
     jobline_env,
+    model_processes,
     started,
     until,
     wait_healthy,
@@ -206,9 +206,13 @@ def test_a_worker_killed_mid_input_its_inputs_run_again_on_another_after_the_lea
         victim_name = held()["0"]["lease_owner"]
         victim = workers[victim_name]
         survivor_name = next(name for name in workers if name != victim_name)
-        # Its model process (under its fork server) runs the input before it is killed.
-        until(lambda: bool(grandchildren(victim.pid)), 30.0, "its model process started")
         lost = {source for source, i in held().items() if i["lease_owner"] == victim_name}
+        # A model process (under its fork server) runs each of its inputs before it is killed.
+        until(
+            lambda: len(model_processes(victim.pid)) == len(lost),
+            30.0,
+            "its model processes run",
+        )
         killed_at = datetime.now(UTC)
         left = victim.kill()
         # Its model processes do not run on (they would run the input twice at once).
@@ -262,7 +266,7 @@ def test_serve_killed_and_restarted_with_its_embedded_worker_loses_nothing(
         left = first.kill()
     until(
         lambda: not any(alive(p) for p in left),
-        5.0,
+        20.0,  # a model process still starting (importing) ends once it has started
         "the killed server's children end",
         explain=lambda: f"still alive: {_described(p for p in left if alive(p))}",
     )
