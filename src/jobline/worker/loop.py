@@ -154,7 +154,14 @@ class Worker:
     def _heartbeat(self, running: dict[int, threading.Event]) -> None:
         """Report to the registry, keep the leases of running inputs, and stop those whose
         job ended meanwhile."""
-        for input_id in self.source.heartbeat(self._info(len(running)), list(running)):
+        try:
+            stop = self.source.heartbeat(self._info(len(running)), list(running))
+        except ServiceUnavailable as exc:
+            # The database is away: the leases outlast a blip, so beat again on the next round
+            # rather than stop beating until every running input has ended.
+            log.warning("worker %s could not heartbeat (%s); trying again", self.name, exc)
+            return
+        for input_id in stop:
             running[input_id].set()
 
     def _info(self, held: int) -> WorkerInfo:
@@ -168,7 +175,12 @@ class Worker:
         if room <= 0 or self._stop.is_set() or not self._work_hint.is_set():
             return []
         self._work_hint.clear()
-        claims = self.source.claim(self._info(held), room)
+        try:
+            claims = self.source.claim(self._info(held), room)
+        except ServiceUnavailable as exc:
+            log.warning("worker %s could not claim (%s); trying again", self.name, exc)
+            self._work_hint.set()  # on the next round, after the usual wait
+            return []
         if len(claims) == room:
             self._work_hint.set()  # the queue may hold more
         return claims
