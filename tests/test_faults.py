@@ -28,7 +28,7 @@ from jobline.store.engine import make_engine
 from jobline.store.tables import inputs, jobs
 from tests import conftest
 from tests.fixture_models import Runaway
-from tests.postgres import own_postgres
+from tests.postgres import OwnPostgres, own_postgres
 from tests.processes import (
     JOBLINE,
     ProcessId,
@@ -314,8 +314,10 @@ def test_serve_restarted_under_a_remote_worker_loses_nothing(pg_url: str, tmp_pa
         assert worker.process.poll() is None, worker.output()  # it waited for the server
 
 
-@pytest.mark.postgres
-def test_postgres_stopped_for_ten_seconds_server_and_workers_recover(tmp_path: Path) -> None:
+@contextmanager
+def _own_database(tmp_path: Path) -> Iterator[tuple[OwnPostgres, str, Keys]]:
+    """A PostgreSQL of the test's own with a migrated database ``jobline``, its URL, and the
+    test's users' keys."""
     with own_postgres(free_port()) as postgres:
         admin = create_engine(postgres.url("postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -323,7 +325,12 @@ def test_postgres_stopped_for_ten_seconds_server_and_workers_recover(tmp_path: P
         admin.dispose()
         url = postgres.url("jobline")
         conftest._prepare(make_engine(url), tmp_path / "template-blobs")
-        keys = _prepare(url, tmp_path / "data" / "blobs")
+        yield postgres, url, _prepare(url, tmp_path / "data" / "blobs")
+
+
+@pytest.mark.postgres
+def test_postgres_stopped_for_ten_seconds_server_and_workers_recover(tmp_path: Path) -> None:
+    with _own_database(tmp_path) as (postgres, url, keys):
         # The default lease (30 s) outlives the outage: nothing needs to run twice.
         env = jobline_env(JOBLINE_DATABASE_URL=url, JOBLINE_DATA_DIR=str(tmp_path / "data"))
         port = free_port()
@@ -358,6 +365,39 @@ def test_postgres_stopped_for_ten_seconds_server_and_workers_recover(tmp_path: P
                 items = _check_counts(client, job, total)
                 assert [item["attempts"] for item in items] == [1] * total, items
             assert server.process.poll() is None and worker.process.poll() is None
+
+
+@pytest.mark.postgres
+def test_a_database_blip_under_long_inputs_costs_the_embedded_worker_no_lease(
+    tmp_path: Path,
+) -> None:
+    with _own_database(tmp_path) as (postgres, url, keys):
+        env = jobline_env(
+            JOBLINE_DATABASE_URL=url,
+            JOBLINE_DATA_DIR=str(tmp_path / "data"),
+            JOBLINE_LEASE_SECONDS=str(LEASE_SECONDS),
+        )
+        port = free_port()
+        server_url = f"http://127.0.0.1:{port}"
+        with (
+            _serve(tmp_path, port, slots=1, env=env) as server,
+            Client(server_url, keys.user) as client,
+        ):
+            # The embedded worker holds both inputs: one runs, one waits for the slot.
+            job = client.submit("sleep", ["8", "8"])["identifier"]
+            until(lambda: len(model_processes(server.pid)) == 1, 30.0, "the first input runs")
+            with _worker(tmp_path, server_url, keys.worker, "idle", slots=1, env=env) as worker:
+                postgres.stop()
+                postgres.start()  # away for a second or two: much less than the lease
+                until(
+                    lambda: _all_done(client, [job]),
+                    RUN_SECONDS,
+                    "the job completes",
+                    explain=lambda: server.output()[-3000:] + worker.output()[-3000:],
+                )
+                # Its heartbeats went on: the idle worker never had a lease to take over.
+                items = _check_counts(client, job, 2)
+                assert [item["attempts"] for item in items] == [1, 1], items
 
 
 def test_a_model_that_spins_and_forks_is_killed_at_its_timeout_with_all_it_started(
