@@ -18,10 +18,10 @@ from sqlalchemy import create_engine, text
 
 from jobline import Client
 from tests import conftest
+from tests.faults import LEASE_SECONDS, RUN_SECONDS, check_counts, input_rows, prepare
 from tests.netns import inside, network
 from tests.postgres import own_postgres
 from tests.processes import JOBLINE, jobline_env, started, until
-from tests.test_faults import LEASE_SECONDS, RUN_SECONDS, _check_counts, _inputs, _prepare
 
 PORT = 8000  # on its own host, the server may take the usual port
 PG_PORT = 5432  # and PostgreSQL its usual one: these hosts share no port with the machine
@@ -42,7 +42,7 @@ def test_a_worker_cut_off_mid_job_its_inputs_finish_on_the_other_after_the_lease
             admin.dispose()
             local_url = postgres.socket_url("jobline")
             conftest._prepare(create_engine(local_url), tmp_path / "template-blobs")
-            keys = _prepare(local_url, tmp_path / "data" / "blobs")
+            keys = prepare(local_url, tmp_path / "data" / "blobs")
             env = jobline_env(
                 JOBLINE_DATABASE_URL=postgres.url("jobline"),  # over the network
                 JOBLINE_DATA_DIR=str(tmp_path / "data"),
@@ -70,7 +70,7 @@ def test_a_worker_cut_off_mid_job_its_inputs_finish_on_the_other_after_the_lease
                     job = on_db_host(lambda: client.submit("sleep", ["6", "6"]))["identifier"]
 
                     def held() -> dict[str, dict[str, Any]]:
-                        return _inputs(local_url, job)
+                        return input_rows(local_url, job)
 
                     until(
                         lambda: all(i["status"] == "RUNNING" for i in held().values()),
@@ -96,14 +96,14 @@ def test_a_worker_cut_off_mid_job_its_inputs_finish_on_the_other_after_the_lease
                         RUN_SECONDS,
                         "the job completes",
                     )
-                    items = on_db_host(lambda: _check_counts(client, job, 2))
+                    items = on_db_host(lambda: check_counts(client, job, 2))
                     attempts = {item["source"]: item["attempts"] for item in items}
                     assert attempts == {s: 2 if s in lost else 1 for s in ("0", "1")}
 
                     # Back on the network, the cut-off worker's results come too late.
                     net.mend(workers[victim][0])
                     running[victim].wait_for("its result was dropped", 60.0)
-                    assert on_db_host(lambda: _check_counts(client, job, 2)) == items
+                    assert on_db_host(lambda: check_counts(client, job, 2)) == items
                     assert running[victim].process.poll() is None  # it works on
 
 
