@@ -4,8 +4,8 @@ It runs in its own process group, so killing the group at a timeout or a cancell
 ends whatever the model started (an EnergyPlus run, a shell). A worker that dies without
 killing it (``kill -9``) takes the group along too: a watch thread here sees the worker go
 and kills the group, since the input's lease will expire and it will run elsewhere, and must
-not go on running here at the same time. CPU time is what this process
-and the children it waited for used while the input ran, from the kernel's accounting.
+not go on running here at the same time. CPU time is what this process and the children it
+waited for used while the input ran, from the kernel's accounting.
 """
 
 from __future__ import annotations
