@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         ge=0,
         description="embedded worker threads in `serve`; 0 disables the embedded worker",
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a claimed input stays a worker's without a heartbeat, in seconds "
+        "(workers heartbeat twice a second); then it runs again elsewhere",
+    )
     max_request_bytes: int = Field(default=100 * MIB, description="largest request body accepted")
     max_inputs_per_job: int = 10_000
     session_hours: float = Field(

@@ -58,3 +58,35 @@ class Words(ModelCode):
     def collect(self, results: dict[str, Result], args: dict[str, Any]) -> Result:
         joined = " ".join(results[case].outputs["word"] for case in sorted(results))
         return Result(outputs={"sentence": joined}, files={"sentence.txt": joined.encode()})
+
+
+class Runaway(ModelCode):
+    """Forks a child and a daemonized grandchild that sleep forever, then spins on the CPU
+    forever itself; writes every pid (and its process group) to the file its input names."""
+
+    identifier = "runaway"
+    name = "Runaway"
+
+    def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
+        path = parts["input"].decode()
+        pids = [os.getpid()]
+        child = os.fork()
+        if child == 0:
+            if os.fork() != 0:
+                os._exit(0)  # the grandchild lives on as an orphan, still in our group
+            with open(path + ".orphan", "w") as orphan:
+                orphan.write(str(os.getpid()))
+            _sleep_forever()
+        pids.append(child)
+        os.waitpid(child, 0)  # the middle process exits at once
+        pids.append(os.fork() or _sleep_forever())
+        with open(path + ".tmp", "w") as pid_file:
+            pid_file.write(" ".join(map(str, [os.getpgid(0), *pids])))
+        os.rename(path + ".tmp", path)
+        while True:
+            pass
+
+
+def _sleep_forever() -> int:
+    while True:
+        time.sleep(1)

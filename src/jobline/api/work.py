@@ -31,6 +31,7 @@ from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
 from jobline.domain.workers import Lease, WorkerInfo, WorkerRecord
 from jobline.errors import InvalidRequest
+from jobline.settings import Settings
 
 MAX_WAIT_SECONDS = 20.0  # the longest a claim may wait for work
 RECHECK_SECONDS = 1.0  # a waiting claim looks again this often (work queued by other nodes)
@@ -197,7 +198,10 @@ async def claim(body: ClaimIn, request: Request, caller: Caller) -> ClaimsOut:
     store = store_of(request)
     info = body.info()
     await run_in_threadpool(remote.check_in, store, caller, info)
-    take = partial(work.claim, store, info.name, models=info.models, limit=body.limit)
+    lease = _lease_seconds(request)
+    take = partial(
+        work.claim, store, info.name, models=info.models, limit=body.limit, lease_seconds=lease
+    )
     deadline = time.monotonic() + body.wait_seconds
     bell: WorkBell = request.app.state.work_bell
     with bell.waiter() as rung:
@@ -217,7 +221,13 @@ async def claim(body: ClaimIn, request: Request, caller: Caller) -> ClaimsOut:
 @router.post("/work/heartbeat", response_model=HeartbeatOut, summary="Renew leases")
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller) -> HeartbeatOut:
     """Report the worker alive and renew its leases on ``input_ids``."""
-    stop, waiting = remote.heartbeat(store_of(request), caller, body.info(), body.input_ids)
+    stop, waiting = remote.heartbeat(
+        store_of(request),
+        caller,
+        body.info(),
+        body.input_ids,
+        lease_seconds=_lease_seconds(request),
+    )
     return HeartbeatOut(stop=stop, work=waiting)
 
 
@@ -286,6 +296,11 @@ def list_workers(request: Request, caller: Caller) -> WorkersOut:
     at = datetime.now(UTC)
     found = workers.listing(store_of(request), caller)
     return WorkersOut(workers=[WorkerOut.of(record, at) for record in found])
+
+
+def _lease_seconds(request: Request) -> float:
+    settings: Settings = request.app.state.settings
+    return settings.lease_seconds
 
 
 async def _read_report(request: Request) -> tuple[ReportIn, dict[int, dict[str, bytes]]]:

@@ -37,12 +37,19 @@ def check_in(store: Store, principal: Principal, info: WorkerInfo) -> None:
 
 
 def heartbeat(
-    store: Store, principal: Principal, info: WorkerInfo, input_ids: Sequence[int]
+    store: Store,
+    principal: Principal,
+    info: WorkerInfo,
+    input_ids: Sequence[int],
+    *,
+    lease_seconds: float = work.LEASE_SECONDS,
 ) -> tuple[list[int], bool]:
-    """Renew the worker's leases; returns the inputs it must stop, and whether work waits for
-    it (a busy remote worker hears of new work this way, having no other wake-up)."""
+    """Renew the worker's leases for ``lease_seconds``; returns the inputs it must stop, and
+    whether work waits for it (a busy remote worker hears of new work this way, having no
+    other wake-up)."""
     require_worker(principal)
-    stop = workers.heartbeat(store, info, input_ids, key_prefix=_key(principal))
+    key = _key(principal)
+    stop = workers.heartbeat(store, info, input_ids, key_prefix=key, lease_seconds=lease_seconds)
     return stop, workers.work_waiting(store, info.models)
 
 

@@ -21,12 +21,20 @@ FORGET_AFTER = timedelta(days=1)  # rows of workers unheard of for this long are
 
 
 def heartbeat(
-    store: Store, info: WorkerInfo, input_ids: Sequence[int], *, key_prefix: str = ""
+    store: Store,
+    info: WorkerInfo,
+    input_ids: Sequence[int],
+    *,
+    key_prefix: str = "",
+    lease_seconds: float = work.LEASE_SECONDS,
 ) -> list[int]:
-    """Record that the worker is alive and renew its leases on ``input_ids``; returns the
-    inputs it must stop (as :func:`jobline.core.work.heartbeat` does)."""
+    """Record that the worker is alive and renew its leases on ``input_ids`` for
+    ``lease_seconds``; returns the inputs it must stop (as :func:`jobline.core.work.heartbeat`
+    does)."""
     register(store, info, key_prefix=key_prefix)
-    return work.heartbeat(store, info.name, input_ids) if input_ids else []
+    if not input_ids:
+        return []
+    return work.heartbeat(store, info.name, input_ids, lease_seconds)
 
 
 def register(store: Store, info: WorkerInfo, *, key_prefix: str = "") -> None:

@@ -1,16 +1,22 @@
 """The child process that runs model code: loads each model once, then serves inputs.
 
 It runs in its own process group, so killing the group at a timeout or a cancellation also
-ends whatever the model started (an EnergyPlus run, a shell). CPU time is what this process
-and the children it waited for used while the input ran, from the kernel's accounting.
+ends whatever the model started (an EnergyPlus run, a shell). A worker that dies without
+killing it (``kill -9``) takes the group along too: a watch thread here sees the worker go
+and kills the group, since the input's lease will expire and it will run elsewhere, and must
+not go on running here at the same time. CPU time is what this process and the children it
+waited for used while the input ran, from the kernel's accounting.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import resource
+import signal
+import threading
 import traceback
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from jobline.models.base import ModelCode, ModelError
@@ -24,6 +30,9 @@ Reply = tuple[str, Any, dict[str, bytes], float, int]
 def serve(conn: Connection) -> None:
     """Answer tasks from ``conn`` until the parent closes it."""
     os.setsid()
+    parent = multiprocessing.parent_process()  # the worker (the fork server only forked us)
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
     loaded: dict[str, ModelCode] = {}
     while True:
         try:
@@ -45,6 +54,12 @@ def serve(conn: Connection) -> None:
             reply = ("error", f"{type(exc).__name__}: {exc}", {}, 0.0, 0)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         conn.send((*reply[:3], _cpu_seconds() - before, usage.ru_maxrss))
+
+
+def _end_with(sentinel: int) -> None:
+    """Kill this process group, and so everything the model started, when the worker exits."""
+    wait([sentinel])
+    os.killpg(0, signal.SIGKILL)
 
 
 def _cpu_seconds() -> float:

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
 from jobline.domain.workers import PRESENCE_SECONDS, WorkerInfo
+from jobline.errors import ServiceUnavailable
 from jobline.worker.runner import Runner
 from jobline.worker.source import WorkSource
 
@@ -153,7 +154,14 @@ class Worker:
     def _heartbeat(self, running: dict[int, threading.Event]) -> None:
         """Report to the registry, keep the leases of running inputs, and stop those whose
         job ended meanwhile."""
-        for input_id in self.source.heartbeat(self._info(len(running)), list(running)):
+        try:
+            stop = self.source.heartbeat(self._info(len(running)), list(running))
+        except ServiceUnavailable as exc:
+            # The database is away: the leases outlast a blip, so beat again on the next round
+            # rather than stop beating until every running input has ended.
+            log.warning("worker %s could not heartbeat (%s); trying again", self.name, exc)
+            return
+        for input_id in stop:
             running[input_id].set()
 
     def _info(self, held: int) -> WorkerInfo:
@@ -167,7 +175,12 @@ class Worker:
         if room <= 0 or self._stop.is_set() or not self._work_hint.is_set():
             return []
         self._work_hint.clear()
-        claims = self.source.claim(self._info(held), room)
+        try:
+            claims = self.source.claim(self._info(held), room)
+        except ServiceUnavailable as exc:
+            log.warning("worker %s could not claim (%s); trying again", self.name, exc)
+            self._work_hint.set()  # on the next round, after the usual wait
+            return []
         if len(claims) == room:
             self._work_hint.set()  # the queue may hold more
         return claims
@@ -185,10 +198,16 @@ class Worker:
                 return done
 
     def _report(self, done: list[tuple[Claim, Outcome]]) -> None:
+        try:
+            reported = self.source.complete(done)
+        except ServiceUnavailable:
+            for item in done:
+                self._finished.put(item)  # reported on the next try: an outage loses no result
+            raise
         for _, outcome in done:
             seconds = (outcome.finished_at - outcome.started_at).total_seconds()
             self._run_seconds = 0.8 * self._run_seconds + 0.2 * max(seconds, 1e-6)
-        for (claim, _), accepted in zip(done, self.source.complete(done), strict=True):
+        for (claim, _), accepted in zip(done, reported, strict=True):
             if not accepted:
                 log.warning("lease on input %s was lost; its result was dropped", claim.input_id)
 

@@ -37,11 +37,18 @@ class WorkSource(Protocol):
 class LocalWorkSource:
     """The embedded worker's source: calls the core directly, hears local submissions."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, lease_seconds: float = work.LEASE_SECONDS) -> None:
         self.store = store
+        self.lease_seconds = lease_seconds
 
     def claim(self, worker: WorkerInfo, limit: int) -> list[Claim]:
-        return work.claim(self.store, worker.name, models=worker.models, limit=limit)
+        return work.claim(
+            self.store,
+            worker.name,
+            models=worker.models,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+        )
 
     def read_part(self, blob_key: str) -> bytes:
         return work.read_part(self.store, blob_key)
@@ -50,7 +57,7 @@ class LocalWorkSource:
         return work.complete(self.store, done)
 
     def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
-        return workers.heartbeat(self.store, worker, input_ids)
+        return workers.heartbeat(self.store, worker, input_ids, lease_seconds=self.lease_seconds)
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self.store.on_work(listener)
