@@ -11,6 +11,12 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from jobline.api.app import create_app
+from jobline.settings import Settings
+from jobline.store import Store
+from jobline.worker.loop import Worker
+from jobline.worker.source import LocalWorkSource
+
 START_SECONDS = 15.0  # how long uvicorn may take to start, and to stop
 
 
@@ -19,6 +25,21 @@ def bound_socket() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+@contextmanager
+def serving_with_worker(
+    store: Store, settings: Settings, *, max_request_bytes: int, name: str
+) -> Iterator[str]:
+    """The whole app on ``store`` with an embedded worker of two slots; yields its root URL."""
+    app = create_app(store, settings.model_copy(update={"max_request_bytes": max_request_bytes}))
+    worker = Worker(LocalWorkSource(store), slots=2, name=name)
+    worker.start()
+    try:
+        with serving(app) as url:
+            yield url
+    finally:
+        worker.stop()
 
 
 @contextmanager

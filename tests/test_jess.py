@@ -21,17 +21,14 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from jobline.api.app import create_app
 from jobline.core import jobs, sessions
 from jobline.domain.records import Principal
 from jobline.models.energyplus import engine
 from jobline.settings import Settings
 from jobline.store import Store
 from jobline.store.tables import jobs as jobs_table
-from jobline.worker.loop import Worker
-from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeUser
-from tests.servers import serving
+from tests.servers import serving_with_worker
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -46,14 +43,10 @@ FINISHED = "Job finished. Results collected into tables."
 @pytest.fixture
 def server(store: Store, settings: Settings) -> Iterator[str]:
     """A jobline server with an embedded worker of two slots; its root URL."""
-    app = create_app(store, settings.model_copy(update={"max_request_bytes": MAX_REQUEST_BYTES}))
-    worker = Worker(LocalWorkSource(store), slots=2, name="jess-test")
-    worker.start()
-    try:
-        with serving(app) as url:
-            yield url
-    finally:
-        worker.stop()
+    with serving_with_worker(
+        store, settings, max_request_bytes=MAX_REQUEST_BYTES, name="jess-test"
+    ) as url:
+        yield url
 
 
 class Jess:

@@ -18,16 +18,13 @@ import requests
 from modzy import ApiClient
 from modzy.error import BadRequestError, NotFoundError, UnauthorizedError
 
-from jobline.api.app import create_app
 from jobline.core import auth
 from jobline.domain.records import Role
 from jobline.settings import Settings
 from jobline.store import Store
 from jobline.store import users as user_store
-from jobline.worker.loop import Worker
-from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeUser
-from tests.servers import serving
+from tests.servers import serving_with_worker
 from tests.test_modzy import check_jobs
 
 POLL_SECONDS = 0.05
@@ -43,14 +40,10 @@ Connect = Callable[[str], ApiClient]
 @pytest.fixture
 def server(store: Store, settings: Settings) -> Iterator[str]:
     """The root URL of a jobline server (API and worker) on a free port of 127.0.0.1."""
-    app = create_app(store, settings.model_copy(update={"max_request_bytes": MAX_REQUEST_BYTES}))
-    worker = Worker(LocalWorkSource(store), slots=2, name="modzy-sdk-test")
-    worker.start()
-    try:
-        with serving(app) as url:
-            yield url
-    finally:
-        worker.stop()
+    with serving_with_worker(
+        store, settings, max_request_bytes=MAX_REQUEST_BYTES, name="modzy-sdk-test"
+    ) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -74,6 +76,25 @@ def _from_validation(exc: RequestValidationError) -> errors.InvalidRequest:
     return errors.InvalidRequest(
         "invalid request: " + "; ".join(problems), param=first_param, problems=problems
     )
+
+
+def dialect_route(render: Callable[[errors.JoblineError], Response]) -> type[APIRoute]:
+    """A route class whose jobline errors answer through ``render``: a dialect's error body
+    (Modzy's, JESS's) with the status of the one table above."""
+
+    class DialectRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def answer(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except errors.JoblineError as exc:
+                    return render(exc)
+
+            return answer
+
+    return DialectRoute
 
 
 Body = TypeVar("Body", bound=BaseModel)

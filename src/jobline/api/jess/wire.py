@@ -10,35 +10,18 @@ lets curl and ``raise_for_status`` see the failure too.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from jobline.api.auth import session_tokens, store_of
-from jobline.api.errors import status_of
+from jobline.api.errors import dialect_route, status_of
 from jobline.core import sessions
 from jobline.domain.records import Principal
 from jobline.errors import JoblineError, NotAuthenticated
 from jobline.settings import Settings
-
-
-class JessRoute(APIRoute):
-    """A route whose jobline errors answer in the JESS envelope."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except JoblineError as exc:
-                return error_response(exc)
-
-        return answer
 
 
 def envelope(status: str, data: Any = None, *, ok: bool = True) -> dict[str, Any]:
@@ -50,6 +33,10 @@ def error_response(error: JoblineError) -> JSONResponse:
     return JSONResponse(
         envelope(error.message, ok=False), status_code=status_of(error), headers=headers
     )
+
+
+JessRoute = dialect_route(error_response)
+"""A route whose jobline errors answer in the JESS envelope."""
 
 
 def settings_of(request: Request) -> Settings:

@@ -7,17 +7,15 @@ server sent and its SDKs read ``message`` from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from jobline.api.auth import store_of
-from jobline.api.errors import status_of
+from jobline.api.errors import dialect_route, status_of
 from jobline.core import auth
 from jobline.domain.records import Principal
 from jobline.errors import JoblineError, NotAuthenticated
@@ -25,26 +23,15 @@ from jobline.errors import JoblineError, NotAuthenticated
 _KEY_FORM = "'ApiKey <prefix>.<secret>'"
 
 
-class ModzyRoute(APIRoute):
-    """A route whose jobline errors answer in Modzy's error shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def answer(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except JoblineError as exc:
-                return error_response(exc)
-
-        return answer
-
-
 def error_response(error: JoblineError) -> JSONResponse:
     code = status_of(error)
     body = {"statusCode": code, "status": HTTPStatus(code).phrase, "message": error.message}
     headers = {"WWW-Authenticate": "ApiKey"} if isinstance(error, NotAuthenticated) else None
     return JSONResponse(body, status_code=code, headers=headers)
+
+
+ModzyRoute = dialect_route(error_response)
+"""A route whose jobline errors answer in Modzy's error shape."""
 
 
 def caller(request: Request) -> Principal:
