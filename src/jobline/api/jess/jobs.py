@@ -138,7 +138,7 @@ def jess_query(raw: bytes, caller: Principal) -> HistoryQuery:
     filters = _filter_body(raw)
     params: dict[str, list[str]] = {
         "user_id": [caller.user.identifier],
-        "sort": ["serial"],
+        "sort": ["submittedAt"],  # served by the (user, submission time) index
         "direction": ["ASC"],
         "time_field": ["submitted"],
     }
