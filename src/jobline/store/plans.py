@@ -13,13 +13,16 @@ The rule, for a page whose WHERE clause has narrowing conditions (on a scope col
 a time window): count, with a bounded index-only read, how many jobs each one leaves, up to
 ``SORT_LIMIT``.
 
-- If one leaves fewer, read the jobs through its index and sort them: at most ``SORT_LIMIT``
-  rows, a few milliseconds.
-- Otherwise walk an index that is already in the page's order and stop after one page: the
-  scope's own index when it is one user, account, key or model in submission order, else the
-  sort key's index. Those carry ``user_id`` and ``account_id`` (``tables.SCOPE_COLUMNS``),
-  so a member's or an account's walk skips other people's entries without reading their rows;
-  a scope of at least ``SORT_LIMIT`` jobs has a matching entry every ``N / SORT_LIMIT``.
+- If the page is in submission order and one user, account, key or model leaves fewer, walk
+  that scope's own index, which is in the page's order: at most ``SORT_LIMIT`` rows, usually
+  one page.
+- Otherwise, if a condition leaves fewer, read the jobs through its index and sort them: at
+  most ``SORT_LIMIT`` rows, a few milliseconds.
+- Otherwise walk an index that is already in the page's order and stop after one page: that
+  scope's own index when there is one, else the sort key's index. The sort keys' indexes carry
+  ``user_id`` and ``account_id`` (``tables.SCOPE_COLUMNS``), so a member's or an account's
+  walk skips other people's entries without reading their rows; a scope of at least
+  ``SORT_LIMIT`` jobs has a matching entry every ``N / SORT_LIMIT``.
 """
 
 from __future__ import annotations
@@ -71,13 +74,19 @@ def indexed(conn: Connection, where: list[ColumnElement[bool]], sort_key: str) -
     if not narrowing:
         return None
     counts = {column: _count(conn, column, terms) for column, terms in narrowing.items()}
+    in_order = [
+        column
+        for column, terms in narrowing.items()
+        if _NARROWING[column][1] and sort_key == "submitted_at" and _one_value(terms)
+    ]
     fewest = min(counts, key=counts.__getitem__)
+    small_in_order = [column for column in in_order if counts[column] < SORT_LIMIT]
+    if small_in_order:
+        return f"INDEXED BY {_NARROWING[small_in_order[0]][0]}"
     if counts[fewest] < SORT_LIMIT:
         return f"INDEXED BY {_NARROWING[fewest][0]}"
-    for column, terms in narrowing.items():
-        in_order = _NARROWING[column][1] and sort_key == "submitted_at"
-        if in_order and len(terms) == 1 and _one_value(terms[0]):
-            return f"INDEXED BY {_NARROWING[column][0]}"
+    if in_order:
+        return f"INDEXED BY {_NARROWING[in_order[0]][0]}"
     if sort_key == "id":
         return "NOT INDEXED"  # the table itself is in serial order
     if sort_key == "identifier":
@@ -93,8 +102,12 @@ def _column_of(term: ColumnElement[bool]) -> str | None:
     return None
 
 
-def _one_value(term: ColumnElement[bool]) -> bool:
-    if not isinstance(term, BinaryExpression) or term.operator not in _SINGLE_VALUE:
+def _one_value(terms: list[ColumnElement[bool]]) -> bool:
+    """Whether ``terms`` (on one column) hold it to a single value."""
+    term = terms[0]
+    if len(terms) > 1 or not isinstance(term, BinaryExpression):
+        return False
+    if term.operator not in _SINGLE_VALUE:
         return False
     values = getattr(term.right, "value", None)
     return term.operator is operators.eq or (isinstance(values, list) and len(values) == 1)
