@@ -327,7 +327,8 @@ def explain(store: Store, shape: Shape, principal: Principal) -> None:
         jobs.history(store, principal, parse_history(shape.params))
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
-    statement, params = captured[0]
+    # The page itself, not the lookups of named users or models (nor SQLite's bounded counts).
+    statement, params = next(c for c in captured if "ORDER BY" in c[0])
     postgres = store.engine.dialect.name == "postgresql"
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
     with store.read() as conn:

@@ -11,14 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, func, select, text
 
 from jobline.domain.conditions import CountCondition
 from jobline.domain.history import Cursor, HistoryQuery, SortField, TimeField
 from jobline.domain.records import Principal, Role
 from jobline.domain.status import JobStatus
 from jobline.store import Store
-from jobline.store.history import page_statement
+from jobline.store import users as user_store
+from jobline.store.history import SORT_COLUMNS, conditions, page_statement
+from jobline.store.jobs import visible_to
+from jobline.store.plans import SORT_LIMIT
+from jobline.store.seed import SeedPlan, seed
+from jobline.store.tables import jobs, sort_index_name, users
 from tests.conftest import MakeUser
 
 WEEK = {"start": datetime(2024, 1, 1, tzinfo=UTC), "end": datetime(2024, 1, 8, tzinfo=UTC)}
@@ -51,9 +56,11 @@ def _explain(conn: Connection, query: HistoryQuery, principal: Principal) -> lis
         # A tiny table is cheapest to scan and sort whole; ask for the large-table plan.
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         conn.execute(text("SET LOCAL enable_sort = off"))
+    # Built first: the lookups and counts it runs are not the statement to explain.
+    statement = page_statement(conn, query, conditions(conn, query, principal))
     event.listen(conn, "before_cursor_execute", explained, retval=True)
     try:
-        result = conn.execute(page_statement(query, principal, conn.dialect.name))
+        result = conn.execute(statement)
         rows = result.cursor.fetchall()
     finally:
         event.remove(conn, "before_cursor_execute", explained)
@@ -114,3 +121,113 @@ def test_a_deep_cursor_page_is_an_index_seek(store: Store, make_user: MakeUser) 
     query = HistoryQuery(cursor=cursor)
     with store.read() as conn:
         assert _explain(conn, query, principal) == []
+
+
+def _sqlite_plan(conn: Connection, statement: Any) -> list[str]:
+    def explained(*args: Any) -> tuple[str, Any]:
+        return "EXPLAIN QUERY PLAN " + args[2], args[3]
+
+    event.listen(conn, "before_cursor_execute", explained, retval=True)
+    try:
+        rows = conn.execute(statement).cursor.fetchall()
+    finally:
+        event.remove(conn, "before_cursor_execute", explained)
+    return [str(row[-1]) for row in rows]
+
+
+def _members_by_jobs(conn: Connection) -> list[tuple[int, int]]:
+    """(user id, jobs) of every member, fewest jobs first."""
+    counted = (
+        select(jobs.c.user_id, func.count())
+        .join(users, users.c.id == jobs.c.user_id)
+        .where(users.c.role == Role.MEMBER.value)
+        .group_by(jobs.c.user_id)
+        .order_by(func.count())
+    )
+    return [(row[0], row[1]) for row in conn.execute(counted)]
+
+
+@pytest.fixture
+def skewed(store: Store) -> Store:
+    """A history where one member owns more jobs than a page sorts (``plans.SORT_LIMIT``)."""
+    seed(store, SeedPlan(jobs=3 * SORT_LIMIT, users=6, accounts=2, models=3))
+    return store
+
+
+def _scope_problems(conn: Connection, principal: Principal, large: bool) -> dict[str, str]:
+    """What is wrong with the pages of ``principal``'s scope in every order: rows that differ
+    from a plain ORDER BY, and (SQLite) a large scope that is sorted or a small one walked."""
+    scope = visible_to(principal)
+    assert scope is not None
+    problems = {}
+    for sort in SortField:
+        for descending in (True, False):
+            query = HistoryQuery(sort=sort, descending=descending, per_page=20)
+            label = f"{sort.value} {'DESC' if descending else 'ASC'}"
+            statement = page_statement(conn, query, conditions(conn, query, principal))
+            key = SORT_COLUMNS[sort]
+            order = (key.desc(), jobs.c.id.desc()) if descending else (key, jobs.c.id)
+            wanted = select(jobs.c.id).where(scope).order_by(*order).limit(21)
+            if [row.id for row in conn.execute(statement)] != list(conn.execute(wanted).scalars()):
+                problems[label] = "not the jobs of a plain ORDER BY"
+            if conn.dialect.name != "sqlite" or sort is SortField.identifier:
+                continue  # PostgreSQL plans by its statistics; identifier: see store/plans.py
+            plan = _sqlite_plan(conn, statement)
+            sorts = any("TEMP B-TREE FOR ORDER BY" in step for step in plan)
+            walked = sort_index_name(key.name)
+            in_order = sort is SortField.submittedAt or sort is SortField.serial
+            if large and sorts:
+                problems[label] = f"sorts the whole scope: {plan}"
+            elif large and not in_order and not any(walked in step for step in plan):
+                problems[label] = f"does not walk {walked}: {plan}"
+            elif not large and any(walked in step for step in plan) and not in_order:
+                problems[label] = f"walks {walked} for a small scope: {plan}"
+    return problems
+
+
+def test_a_large_scope_walks_the_sort_index_and_a_small_one_is_sorted(skewed: Store) -> None:
+    with skewed.read() as conn:
+        owners = _members_by_jobs(conn)
+        small, large = (user_store.get_user(conn, user_id=owners[i][0]) for i in (0, -1))
+        manager = next(
+            u for u in user_store.list_users(conn, large.account_id) if u.role is Role.MANAGER
+        )
+        in_account = conn.execute(
+            select(func.count()).where(jobs.c.account_id == large.account_id)
+        ).scalar_one()
+        assert owners[0][1] < SORT_LIMIT <= owners[-1][1] <= in_account
+        problems = {
+            f"{who} / {label}": problem
+            for who, user, is_large in (
+                ("small member", small, False),
+                ("large member", large, True),
+                ("manager", manager, True),
+            )
+            for label, problem in _scope_problems(
+                conn, Principal(user=user, key_prefix=None), is_large
+            ).items()
+        }
+    assert problems == {}
+
+
+def test_pending_jobs_of_a_large_scope_are_found_through_the_status_index(
+    skewed: Store,
+) -> None:
+    with skewed.read() as conn:
+        user = user_store.get_user(conn, user_id=_members_by_jobs(conn)[-1][0])
+        pending = frozenset({JobStatus.OPEN, JobStatus.SUBMITTED, JobStatus.IN_PROGRESS})
+        query = HistoryQuery(statuses=pending)
+        statement = page_statement(
+            conn, query, conditions(conn, query, Principal(user=user, key_prefix=None))
+        )
+        got = [row.id for row in conn.execute(statement)]
+        wanted = conn.execute(
+            select(jobs.c.id)
+            .where(jobs.c.user_id == user.id, jobs.c.status.in_([s.value for s in pending]))
+            .order_by(jobs.c.submitted_at.desc(), jobs.c.id.desc())
+            .limit(51)
+        ).scalars()
+        assert got == list(wanted)
+        if conn.dialect.name == "sqlite":
+            plan = _sqlite_plan(conn, statement)
+            assert any(f"INDEX {sort_index_name('status')}" in step for step in plan), plan

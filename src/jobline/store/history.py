@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from jobline.domain.conditions import CountCondition
 from jobline.domain.history import HistoryQuery, SortField, TimeField
 from jobline.domain.records import Page, Principal, Role
+from jobline.store import plans
 from jobline.store.jobs import job_record, job_select, visible_to
 from jobline.store.tables import NEVER, accounts, inputs, jobs, models, users
 
@@ -59,11 +60,17 @@ TIME_COLUMNS = {
 
 
 def conditions(
-    query: HistoryQuery, principal: Principal, dialect: str
+    conn: Connection, query: HistoryQuery, principal: Principal
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clause of a history query, visibility included."""
+    """The WHERE clause of a history query, visibility included.
+
+    Users, accounts and models named by the query are looked up first, and the jobs filtered
+    by the ids found: the planners then see the values (PostgreSQL estimates each one from its
+    statistics; a subquery of ``LIKE`` matches it takes for one row, so a name matching 48
+    users made it fetch and sort all of their jobs).
+    """
     where = [c for c in (visible_to(principal),) if c is not None]
-    where += _who(query) + _what(query) + _labels(query, dialect)
+    where += _who(conn, query) + _what(conn, query) + _labels(query, conn.dialect.name)
     if query.statuses is not None:
         where.append(jobs.c.status.in_(sorted(s.value for s in query.statuses)))
     column = TIME_COLUMNS[query.time_field]
@@ -81,7 +88,11 @@ def _similar(column: Any, text: str) -> ColumnElement[bool]:
     return result
 
 
-def _who(query: HistoryQuery) -> list[ColumnElement[bool]]:
+def _ids(conn: Connection, found: Select[Any]) -> list[int]:
+    return sorted(int(found_id) for found_id in conn.execute(found).scalars())
+
+
+def _who(conn: Connection, query: HistoryQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.users:
         full_name = users.c.first_name + " " + users.c.last_name
@@ -89,25 +100,26 @@ def _who(query: HistoryQuery) -> list[ColumnElement[bool]]:
             or_(*(_similar(col, name) for col in (users.c.username, full_name, users.c.email)))
             for name in query.users
         ]
-        where.append(jobs.c.user_id.in_(select(users.c.id).where(or_(*matches))))
+        where.append(jobs.c.user_id.in_(_ids(conn, select(users.c.id).where(or_(*matches)))))
     if query.user_ids:
         ids = select(users.c.id).where(users.c.identifier.in_(query.user_ids))
-        where.append(jobs.c.user_id.in_(ids))
+        where.append(jobs.c.user_id.in_(_ids(conn, ids)))
     if query.access_keys:
         where.append(jobs.c.key_prefix.in_(query.access_keys))
     if query.accounts:
         ids = select(accounts.c.id).where(accounts.c.identifier.in_(query.accounts))
-        where.append(jobs.c.account_id.in_(ids))
+        where.append(jobs.c.account_id.in_(_ids(conn, ids)))
     return where
 
 
-def _what(query: HistoryQuery) -> list[ColumnElement[bool]]:
+def _what(conn: Connection, query: HistoryQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if query.models:
         matches = [
             or_(_similar(models.c.identifier, m), _similar(models.c.name, m)) for m in query.models
         ]
-        where.append(jobs.c.model_id.in_(select(models.c.id).where(or_(*matches))))
+        found = select(models.c.id).where(or_(*matches))
+        where.append(jobs.c.model_id.in_(_ids(conn, found)))
     if query.model_versions:
         where.append(jobs.c.model_version.in_(query.model_versions))
     if query.job_identifiers or query.serials:
@@ -157,12 +169,16 @@ def _labels(query: HistoryQuery, dialect: str) -> list[ColumnElement[bool]]:
     return where
 
 
-def page_statement(query: HistoryQuery, principal: Principal, dialect: str) -> Select[Any]:
-    """The SELECT of one page (one row more than a page, to tell whether more follow)."""
+def page_statement(
+    conn: Connection, query: HistoryQuery, where: list[ColumnElement[bool]]
+) -> Select[Any]:
+    """The SELECT of one page of the jobs matching ``where`` (the query's :func:`conditions`):
+    one row more than a page, to tell whether more follow."""
     key = SORT_COLUMNS[query.sort]
     order = (key.desc(), jobs.c.id.desc()) if query.descending else (key.asc(), jobs.c.id.asc())
-    statement = job_select().add_columns(key.label("sort_key"))
-    statement = statement.where(*conditions(query, principal, dialect))
+    statement = job_select().add_columns(key.label("sort_key")).where(*where)
+    if conn.dialect.name == "sqlite" and not (query.job_identifiers or query.serials):
+        statement = plans.with_index(statement, plans.indexed(conn, where, key.name))
     if query.cursor is not None:
         position = tuple_(key, jobs.c.id)
         after = (query.cursor.key, query.cursor.serial)
@@ -172,8 +188,8 @@ def page_statement(query: HistoryQuery, principal: Principal, dialect: str) -> S
 
 def page(conn: Connection, query: HistoryQuery, principal: Principal) -> Page:
     """One page of the jobs ``principal`` may see that match ``query``."""
-    where = conditions(query, principal, conn.dialect.name)
-    rows = conn.execute(page_statement(query, principal, conn.dialect.name)).all()
+    where = conditions(conn, query, principal)
+    rows = conn.execute(page_statement(conn, query, where)).all()
     has_more = len(rows) > query.per_page
     rows = rows[: query.per_page]
     next_cursor = None

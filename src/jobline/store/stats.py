@@ -143,7 +143,7 @@ def _matched(conn: Connection, query: StatsQuery, principal: Principal) -> Subqu
     measures = [jobs.c[name] for name in _COUNTED] + [jobs.c.cpu_seconds]
     # A time not known yet is stored as a negative number; percentiles skip it like NULL.
     times = [case((jobs.c[name] >= 0, jobs.c[name])).label(name) for name in _TIMES]
-    where = conditions(query.filters, principal, dialect)
+    where = conditions(conn, query.filters, principal)
     return select(*groups, *measures, *times).select_from(source).where(*where).subquery("matched")
 
 

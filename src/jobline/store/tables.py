@@ -59,6 +59,33 @@ NOT_YET = -1.0  # queue_seconds / elapsed_seconds not known yet
 # SQLite only makes INTEGER PRIMARY KEY columns auto-incrementing aliases of the rowid.
 Serial = BigInteger().with_variant(Integer(), "sqlite")
 
+# The columns the history sorts by (besides the serial, the primary key, and the identifier,
+# which its unique constraint indexes), and the columns of the two visibility scopes.
+SORT_KEYS = (
+    "submitted_at",
+    "status",
+    "name",
+    "username",
+    "key_prefix",
+    "model_identifier",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "total",
+    "succeeded",
+    "failed",
+    "elapsed_seconds",
+    "queue_seconds",
+    "cpu_seconds",
+)
+SCOPE_COLUMNS = ("user_id", "account_id")
+
+
+def sort_index_name(column: str) -> str:
+    """The name of the index that walks the jobs in ``column`` order."""
+    return f"ix_jobs_{column}_id_{'_'.join(SCOPE_COLUMNS)}"
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -187,14 +214,12 @@ jobs = Table(
     Column("collect_state", String(16), nullable=False, default=""),
     Column("submission_bytes", BigInteger, nullable=False, default=0),
     Column("result_bytes", BigInteger, nullable=False, default=0),
-    # The history's common shapes: everything, one user, one account, one key, one model,
-    # each ordered by submission time with the serial as tie-breaker.
-    Index("ix_jobs_submitted_at_id", "submitted_at", "id"),
+    # The history's narrowing indexes: one user, one account, one key, one model, each in
+    # submission order with the serial as tie-breaker.
     Index("ix_jobs_user_id_submitted_at_id", "user_id", "submitted_at", "id"),
     Index("ix_jobs_account_id_submitted_at_id", "account_id", "submitted_at", "id"),
     Index("ix_jobs_key_prefix_submitted_at_id", "key_prefix", "submitted_at", "id"),
     Index("ix_jobs_model_id_submitted_at_id", "model_id", "submitted_at", "id"),
-    Index("ix_jobs_status_id", "status", "id"),
     # Jobs past their deadline are found among the pending ones that have a deadline.
     Index(
         "ix_jobs_deadline",
@@ -210,27 +235,11 @@ jobs = Table(
         sqlite_where=text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
         postgresql_where=text("queued > 0 AND status IN ('SUBMITTED', 'IN_PROGRESS')"),
     ),
-    # Every other sort key of the history, with the serial as tie-breaker, so an unscoped
-    # page in any order is an index walk, never a sort of the whole table. (Scoped pages
-    # narrow through the indexes above and sort only the scope's rows.)
-    *(
-        Index(f"ix_jobs_{column}_id", column, "id")
-        for column in (
-            "name",
-            "username",
-            "key_prefix",
-            "model_identifier",
-            "created_at",
-            "updated_at",
-            "finished_at",
-            "total",
-            "succeeded",
-            "failed",
-            "elapsed_seconds",
-            "queue_seconds",
-            "cpu_seconds",
-        )
-    ),
+    # One index per sort key, with the serial as tie-breaker, so a page in any order is an
+    # index walk, never a sort of the whole table. The scope columns ride along at the end:
+    # a member's or an account's page in that order walks the index and skips other people's
+    # entries in the index itself, without reading their rows (store/plans.py says when).
+    *(Index(sort_index_name(column), column, "id", *SCOPE_COLUMNS) for column in SORT_KEYS),
 )
 
 inputs = Table(
