@@ -11,15 +11,15 @@ On PostgreSQL, also extended statistics on ``lower(name)``, so the planner estim
 
 The indexes are rebuilt: about 1.5 s per index per million jobs.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 20:20:00.000000
 """
 
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
