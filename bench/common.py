@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,17 +28,19 @@ def fresh_store(database: str) -> Iterator[Store]:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             yield _prepared(url, Path(tmp))
             return
+        # One database per benchmark process: others may run theirs on the same server.
+        name = f"jobline_bench_{os.getpid()}"
         admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS jobline_bench WITH (FORCE)"))
-            conn.execute(text("CREATE DATABASE jobline_bench"))
-        store = _prepared(f"{PG_SERVER}/jobline_bench", Path(tmp))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        store = _prepared(f"{PG_SERVER}/{name}", Path(tmp))
         try:
             yield store
         finally:
             store.close()
             with admin.connect() as conn:
-                conn.execute(text("DROP DATABASE IF EXISTS jobline_bench WITH (FORCE)"))
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             admin.dispose()
 
 
