@@ -129,7 +129,8 @@ class Runner:
                 pass  # it ended on its own in between, or has no group of its own yet
             # A child killed before it made its own process group is not in that group.
             self._process.kill()
-        self._process.join()
+        if self._process.pid is not None:  # a child that failed to start has nothing to join
+            self._process.join()
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None
