@@ -5,7 +5,7 @@ an idle worker. Prints one Markdown table.
 Compare: Celery with RabbitMQ drains ~1,100 no-op tasks/s with two workers and takes ~3.4 ms
 from submit to result on this machine.
 
-    python -m bench.throughput [--inputs 2000] [--slots 1,2,4] [--big 10000] [--rounds 100]
+    python -m bench.throughput [--inputs 1000] [--slots 1,2,4] [--big 10000] [--rounds 50]
                                [--repeat 1] [--database sqlite|postgres|both]
 """
 
@@ -131,11 +131,11 @@ def measure(database: str, args: argparse.Namespace, slot_counts: list[int]) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--inputs", type=int, default=2000, help="inputs per drain")
+    parser.add_argument("--inputs", type=int, default=1000, help="inputs per drain")
     parser.add_argument("--per-job", type=int, default=1, help="inputs per job while draining")
     parser.add_argument("--slots", default="1,2,4", help="slot counts to drain with")
     parser.add_argument("--big", type=int, default=10_000, help="inputs of the one big job")
-    parser.add_argument("--rounds", type=int, default=100, help="latency samples")
+    parser.add_argument("--rounds", type=int, default=50, help="latency samples")
     parser.add_argument("--repeat", type=int, default=1, help="runs; the best of each is kept")
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
