@@ -28,7 +28,7 @@ def fresh_store(database: str) -> Iterator[Store]:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             yield _prepared(url, Path(tmp))
             return
-        # One name per process: benches run side by side on a shared server.
+        # One database per benchmark process: others may run theirs on the same server.
         name = f"jobline_bench_{os.getpid()}"
         admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

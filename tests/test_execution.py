@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +15,11 @@ from jobline.core import jobs, work
 from jobline.core.jobs import Submission
 from jobline.domain.records import Principal
 from jobline.domain.status import InputStatus, JobStatus
-from jobline.domain.work import Outcome
+from jobline.domain.work import Claim, Outcome
+from jobline.models.builtin import Echo, Sleep
 from jobline.store import Store, catalog
 from jobline.worker.loop import Worker
+from jobline.worker.runner import Runner
 from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeClient, MakeUser
 from tests.fixture_models import Crash, Spawner, Words
@@ -202,3 +205,43 @@ def test_a_job_past_its_own_timeout_ends_timedout_with_its_inputs_stopped(
     final, items = jobs.results(store, caller, job.id)
     assert {i.status for i in items} == {InputStatus.TIMEDOUT}
     assert final.counters.timed_out == 3 and "timeout of 1 s" in final.message
+
+
+def test_a_batch_runs_in_one_child_and_a_timeout_or_cancel_stops_only_its_own_input() -> None:
+    def claim(input_id: int, code: type[Echo] | type[Sleep], timeout: float) -> Claim:
+        entry_point = code.model_version().entry_point
+        return Claim(
+            input_id,
+            1,
+            "job",
+            str(input_id),
+            code.identifier,
+            "1",
+            entry_point,
+            {},
+            {},
+            1,
+            "w",
+            timeout,
+        )
+
+    canceled = threading.Event()
+    canceled.set()
+    tasks = [
+        (claim(1, Echo, 10.0), {"input": b"a"}, None),
+        (claim(2, Sleep, 0.5), {"input": b"60"}, None),
+        (claim(3, Echo, 10.0), {"input": b"c"}, canceled),
+        (claim(4, Echo, 10.0), {"input": b"d"}, None),
+    ]
+    ended: list[tuple[int, InputStatus]] = []
+    runner = Runner()
+    try:
+        runner.run_many(tasks, lambda done, outcome: ended.append((done.input_id, outcome.status)))
+    finally:
+        runner.close()
+    assert ended == [
+        (1, InputStatus.SUCCEEDED),
+        (2, InputStatus.TIMEDOUT),
+        (3, InputStatus.CANCELED),
+        (4, InputStatus.SUCCEEDED),  # in the child that replaced the killed one
+    ]

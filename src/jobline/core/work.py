@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from sqlalchemy import Connection
+
 from jobline.core.collect import collect
 from jobline.domain.records import OutputFile
 from jobline.domain.work import Claim, Outcome
@@ -25,18 +27,36 @@ def claim(
     models: Sequence[str] | None = None,
     limit: int = 1,
     lease_seconds: float = LEASE_SECONDS,
+    housekeep: bool = True,
 ) -> list[Claim]:
-    """Lease up to ``limit`` queued inputs for ``worker`` (of ``models``, or any)."""
+    """Lease up to ``limit`` queued inputs for ``worker`` (of ``models``, or any).
+
+    With ``housekeep`` the same transaction first does what :func:`housekeep` does; a
+    worker that claims often does that on a timer instead and passes False.
+    """
     with store.write() as conn:
-        progress.end_overdue(conn)
-        collecting = queue_store.requeue_expired(conn, max_attempts=MAX_ATTEMPTS)
-        collecting += progress.waiting_for_collect(conn, job_store.now() - STALE_COLLECT)
+        collecting = _housekeep(conn) if housekeep else []
         claims = queue_store.claim(
             conn, worker=worker, models_served=models, limit=limit, lease_seconds=lease_seconds
         )
     for job_id in collecting:
         collect(store, job_id)
     return claims
+
+
+def housekeep(store: Store) -> None:
+    """End the jobs past their deadline, requeue (or fail) the inputs whose lease expired,
+    and run the collect steps that their runner never ran."""
+    with store.write() as conn:
+        collecting = _housekeep(conn)
+    for job_id in collecting:
+        collect(store, job_id)
+
+
+def _housekeep(conn: Connection) -> list[int]:
+    progress.end_overdue(conn)
+    collecting = queue_store.requeue_expired(conn, max_attempts=MAX_ATTEMPTS)
+    return collecting + progress.waiting_for_collect(conn, job_store.now() - STALE_COLLECT)
 
 
 def heartbeat(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,17 +30,18 @@ class Store:
         self._work_listeners: list[Callable[[], None]] = []
         self._listener: notify.Listener | None = None
         self._postgres = engine.dialect.name == "postgresql"
+        self._sender = secrets.token_hex(8)  # names this store's own NOTIFYs to its listener
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self._work_listeners.append(listener)
         if self._postgres and self._listener is None:
-            self._listener = notify.Listener(self.engine, self._wake)
+            self._listener = notify.Listener(self.engine, self._wake, self._sender)
 
     def work_queued(self) -> None:
         self._wake()
         if self._postgres:
             try:
-                notify.announce(self.engine)
+                notify.announce(self.engine, self._sender)
             except OperationalError:
                 pass  # the work is stored; other processes find it on their next poll
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 log = logging.getLogger(__name__)
 
@@ -19,22 +19,25 @@ CHANNEL = "jobline_work"
 CHECK_SECONDS = 1.0  # how often the listening thread looks up from the socket to see if it stops
 
 
-def announce(engine: Engine) -> None:
-    """Tell every listening process that work was queued."""
+def announce(engine: Engine, sender: str = "") -> None:
+    """Tell every listening process that work was queued; ``sender`` names who queued it, so
+    that its own ``Listener`` (which was told directly) does not wake it a second time."""
     with engine.connect() as conn:
-        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        conn.execute(select(func.pg_notify(CHANNEL, sender)))
         conn.commit()
 
 
 class Listener:
     """A thread holding one connection that LISTENs, calling ``heard`` on each notification
-    (and after each reconnection, since a notification may have been missed meanwhile)."""
+    (and after each reconnection, since a notification may have been missed meanwhile).
+    Notifications announced by ``sender`` itself are ignored."""
 
-    def __init__(self, engine: Engine, heard: Callable[[], None]) -> None:
+    def __init__(self, engine: Engine, heard: Callable[[], None], sender: str = "") -> None:
         self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
         )
         self._heard = heard
+        self._sender = sender
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="jobline-listen", daemon=True)
         self._thread.start()
@@ -50,8 +53,9 @@ class Listener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._heard()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=CHECK_SECONDS):
-                            self._heard()
+                        for notice in conn.notifies(timeout=CHECK_SECONDS):
+                            if not self._sender or notice.payload != self._sender:
+                                self._heard()
             except psycopg.Error as exc:
                 # The database restarts or is unreachable: the workers' polling covers the
                 # gap; try again shortly.

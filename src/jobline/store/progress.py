@@ -10,12 +10,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    Row,
+    String,
+    bindparam,
+    column,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import TypeEngine
 
 from jobline.domain.records import JobResult, OutputFile
 from jobline.domain.status import COUNTER_OF, Counters, InputStatus, JobStatus, derive_job_status
 from jobline.store.jobs import add_event, counters_of, now
-from jobline.store.tables import events, inputs, job_results, jobs
+from jobline.store.tables import UTCDateTime, events, inputs, job_results, jobs
 
 
 @dataclass
@@ -30,25 +44,65 @@ class JobDelta:
 _COUNTERS = tuple(COUNTER_OF.values())
 
 
+# The columns a batch of changes sets on each of its jobs (the counters, the status, the
+# clocks), with the type of each.
+_CHANGED: dict[str, TypeEngine[Any]] = {
+    **{name: Integer() for name in _COUNTERS},
+    "status": String(),
+    "started_at": UTCDateTime(),
+    "queue_seconds": Float(),
+    "finished_at": UTCDateTime(),
+    "elapsed_seconds": Float(),
+    "cpu_seconds": Float(),
+    "result_bytes": BigInteger(),
+}
+
+# What ``apply_moves`` reads of each job (not its JSON args and labels, nor its names).
+_MOVED_BY = (
+    jobs.c.id,
+    jobs.c.status,
+    jobs.c.collect_state,
+    jobs.c.submitted_at,
+    jobs.c.total,
+    *(jobs.c[name] for name in _CHANGED if name != "status"),
+)
+
 # Prepared once and executed with one parameter set per job: a batch of changes costs the
 # same three statements (lock, update, events) whether it touches one job or a thousand.
 _UPDATE_JOB = (
     update(jobs)
     .where(jobs.c.id == bindparam("job"))
+    .values({name: bindparam(f"new_{name}") for name in _CHANGED} | {"updated_at": bindparam("at")})
+)
+
+# On PostgreSQL the same as one statement over arrays, one per column: an executemany there
+# is parsed and planned once per job, which costs as much as the update itself.
+_changes = (
+    func.unnest(
+        bindparam("job", type_=ARRAY(BigInteger())),
+        *(bindparam(f"new_{name}", type_=ARRAY(kind)) for name, kind in _CHANGED.items()),
+    )
+    .table_valued(
+        column("job", BigInteger()),
+        *(column(f"new_{name}", kind) for name, kind in _CHANGED.items()),
+    )
+    .render_derived(name="changes")
+)
+_UPDATE_JOBS_AT_ONCE = (
+    update(jobs)
+    .where(jobs.c.id == _changes.c.job)
     .values(
-        {
-            **{name: bindparam(f"new_{name}") for name in _COUNTERS},
-            "status": bindparam("new_status"),
-            "started_at": bindparam("new_started_at"),
-            "queue_seconds": bindparam("new_queue_seconds"),
-            "finished_at": bindparam("new_finished_at"),
-            "elapsed_seconds": bindparam("new_elapsed_seconds"),
-            "cpu_seconds": bindparam("new_cpu_seconds"),
-            "result_bytes": bindparam("new_result_bytes"),
-            "updated_at": bindparam("at"),
-        }
+        {name: _changes.c[f"new_{name}"] for name in _CHANGED} | {"updated_at": bindparam("at")}
     )
 )
+
+
+def _update_jobs(conn: Connection, changes: list[dict[str, Any]]) -> None:
+    if conn.dialect.name != "postgresql":
+        conn.execute(_UPDATE_JOB, changes)
+        return
+    columns = {name: [change[name] for change in changes] for name in changes[0] if name != "at"}
+    conn.execute(_UPDATE_JOBS_AT_ONCE, {**columns, "at": changes[0]["at"]})
 
 
 def apply_moves(
@@ -72,7 +126,12 @@ def apply_moves(
     at = now()
     collecting: list[int] = []
     changes, new_events = [], []
-    locked = select(jobs).where(jobs.c.id.in_(list(deltas))).order_by(jobs.c.id).with_for_update()
+    locked = (
+        select(*_MOVED_BY)
+        .where(jobs.c.id.in_(list(deltas)))
+        .order_by(jobs.c.id)
+        .with_for_update(of=jobs)
+    )
     for row in conn.execute(locked):
         delta = deltas[row.id]
         counters = counters_of(row)
@@ -104,9 +163,10 @@ def apply_moves(
                     "reason": reason or _default_reason(counters),
                 }
             )
-    conn.execute(_UPDATE_JOB, changes)
+    _update_jobs(conn, changes)
     if new_events:
-        conn.execute(events.insert(), new_events)
+        # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT, not one each.
+        conn.execute(events.insert().returning(events.c.id), new_events)
     return collecting
 
 

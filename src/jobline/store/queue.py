@@ -72,10 +72,12 @@ def _fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int
     # Interleave the shares: each user's first input, then each user's second, and so on.
     picked = [row for turn in zip_longest(*shares) for row in turn if row is not None][:limit]
     if len(picked) < limit:
+        # Oldest job first, each job's inputs in order: a walk of the queued inputs' index
+        # that stops after the batch, whatever the planner believes of the tables' sizes.
         taken = [row.id for row in picked]
         rest = _queued(inputs.c.id.not_in(taken)).join(jobs, jobs.c.id == inputs.c.job_id)
-        rest = rest.where(*waiting).limit(limit - len(picked))
-        picked += conn.execute(rest).all()
+        rest = rest.where(*waiting).order_by(None).order_by(inputs.c.job_id, inputs.c.id)
+        picked += conn.execute(rest.limit(limit - len(picked))).all()
     return picked
 
 

@@ -28,7 +28,7 @@ Reply = tuple[str, Any, dict[str, bytes], float, int]
 
 
 def serve(conn: Connection) -> None:
-    """Answer tasks from ``conn`` until the parent closes it."""
+    """Answer batches of tasks from ``conn``, one reply per task, until the parent closes it."""
     os.setsid()
     parent = multiprocessing.parent_process()  # the worker (the fork server only forked us)
     if parent is not None and parent.sentinel is not None:
@@ -36,24 +36,31 @@ def serve(conn: Connection) -> None:
     loaded: dict[str, ModelCode] = {}
     while True:
         try:
-            entry_point, parts, args = conn.recv()
+            tasks: list[Task] = conn.recv()
         except EOFError:
             return
-        before = _cpu_seconds()
-        try:
-            if entry_point not in loaded:
-                code = load_class(entry_point)()
-                code.load()
-                loaded[entry_point] = code
-            result = loaded[entry_point].run(parts, args)
-            reply: Reply = ("ok", result.outputs, result.files, 0.0, 0)
-        except ModelError as exc:
-            reply = ("error", str(exc), {}, 0.0, 0)
-        except Exception as exc:
-            traceback.print_exc()
-            reply = ("error", f"{type(exc).__name__}: {exc}", {}, 0.0, 0)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send((*reply[:3], _cpu_seconds() - before, usage.ru_maxrss))
+        for task in tasks:
+            conn.send(_run(loaded, *task))
+
+
+def _run(
+    loaded: dict[str, ModelCode], entry_point: str, parts: dict[str, bytes], args: dict[str, Any]
+) -> Reply:
+    before = _cpu_seconds()
+    try:
+        if entry_point not in loaded:
+            code = load_class(entry_point)()
+            code.load()
+            loaded[entry_point] = code
+        result = loaded[entry_point].run(parts, args)
+        reply: Reply = ("ok", result.outputs, result.files, 0.0, 0)
+    except ModelError as exc:
+        reply = ("error", str(exc), {}, 0.0, 0)
+    except Exception as exc:
+        traceback.print_exc()
+        reply = ("error", f"{type(exc).__name__}: {exc}", {}, 0.0, 0)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (*reply[:3], _cpu_seconds() - before, usage.ru_maxrss)
 
 
 def _end_with(sentinel: int) -> None:

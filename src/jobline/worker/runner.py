@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -38,29 +39,65 @@ class Runner:
         self, claim: Claim, parts: dict[str, bytes], stop: threading.Event | None = None
     ) -> Outcome:
         """Run ``claim`` to its end, its timeout, or until ``stop`` is set (canceled)."""
+        outcomes: list[Outcome] = []
+        self.run_many([(claim, parts, stop)], lambda _, outcome: outcomes.append(outcome))
+        return outcomes[0]
+
+    def run_many(
+        self,
+        tasks: Sequence[tuple[Claim, dict[str, bytes], threading.Event | None]],
+        report: Callable[[Claim, Outcome], None],
+    ) -> None:
+        """Run ``tasks`` one after the other, handing each outcome to ``report`` as it ends.
+
+        They cross to the child in one message and it answers each as it ends, so a batch of
+        fast inputs costs one round trip, not one each. Each input still has its own timeout,
+        counted from the end of the one before; the child is killed and replaced for an input
+        that times out or is canceled, and the inputs after it run in the new child.
+        """
+        left = list(tasks)
+        while left:
+            while left and left[0][2] is not None and left[0][2].is_set():
+                report(left[0][0], self.ended(InputStatus.CANCELED, "canceled before it ran"))
+                left.pop(0)
+            if not left:
+                return
+            conn = self._child()
+            conn.send([(claim.entry_point, parts, claim.args) for claim, parts, _ in left])
+            ran = 0
+            for claim, _, stop in left:
+                outcome, child_lives = self._await(conn, claim, stop)
+                report(claim, outcome)
+                ran += 1
+                if not child_lives:
+                    break
+            left = left[ran:]
+
+    def _await(
+        self, conn: Connection, claim: Claim, stop: threading.Event | None
+    ) -> tuple[Outcome, bool]:
+        """The outcome of the input the child runs now, and whether the child lives on."""
         started = datetime.now(UTC)
-        conn = self._child()
-        conn.send((claim.entry_point, parts, claim.args))
         deadline = time.monotonic() + claim.timeout_seconds
         while not conn.poll(WATCH_SECONDS):
             if stop is not None and stop.is_set():
                 self.close()
-                return self.ended(InputStatus.CANCELED, "canceled while running", started)
+                return self.ended(InputStatus.CANCELED, "canceled while running", started), False
             if time.monotonic() >= deadline:
                 self.close()
                 error = (
                     f"timed out after {claim.timeout_seconds:g} seconds; its processes were killed"
                 )
-                return self.ended(InputStatus.TIMEDOUT, error, started)
+                return self.ended(InputStatus.TIMEDOUT, error, started), False
             if self._process is not None and not self._process.is_alive():
                 break
         try:
             kind, value, files, cpu, peak_kib = conn.recv()
         except (EOFError, OSError):
-            return self.ended(InputStatus.FAILED, self._death(), started)
+            return self.ended(InputStatus.FAILED, self._death(), started), False
         if kind != "ok":
-            return self.ended(InputStatus.FAILED, str(value), started, cpu)
-        return Outcome(
+            return self.ended(InputStatus.FAILED, str(value), started, cpu), True
+        outcome = Outcome(
             status=InputStatus.SUCCEEDED,
             started_at=started,
             finished_at=datetime.now(UTC),
@@ -69,6 +106,7 @@ class Runner:
             files=files,
             peak_memory_kib=peak_kib,
         )
+        return outcome, True
 
     @staticmethod
     def ended(
@@ -91,7 +129,8 @@ class Runner:
                 pass  # it ended on its own in between, or has no group of its own yet
             # A child killed before it made its own process group is not in that group.
             self._process.kill()
-        self._process.join()
+        if self._process.pid is not None:  # a child that failed to start has nothing to join
+            self._process.join()
         if self._conn is not None:
             self._conn.close()
         self._process = self._conn = None

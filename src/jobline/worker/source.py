@@ -6,6 +6,7 @@ Remote workers talk to a server over HTTP through another implementation of the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -13,6 +14,8 @@ from jobline.core import work, workers
 from jobline.domain.work import Claim, Outcome
 from jobline.domain.workers import WorkerInfo
 from jobline.store import Store
+
+HOUSEKEEPING_SECONDS = 0.5  # how often an embedded worker requeues expired leases and the like
 
 
 class WorkSource(Protocol):
@@ -35,11 +38,17 @@ class WorkSource(Protocol):
 
 
 class LocalWorkSource:
-    """The embedded worker's source: calls the core directly, hears local submissions."""
+    """The embedded worker's source: calls the core directly, hears local submissions.
+
+    Housekeeping (jobs past their deadline, expired leases, collect steps never run) is done
+    every ``HOUSEKEEPING_SECONDS`` with a claim or a heartbeat, not with every claim: it is
+    a few queries that find nothing almost always, and would otherwise be paid per batch.
+    """
 
     def __init__(self, store: Store, *, lease_seconds: float = work.LEASE_SECONDS) -> None:
         self.store = store
         self.lease_seconds = lease_seconds
+        self._housekept_at = -HOUSEKEEPING_SECONDS  # so the first claim does it
 
     def claim(self, worker: WorkerInfo, limit: int) -> list[Claim]:
         return work.claim(
@@ -48,6 +57,7 @@ class LocalWorkSource:
             models=worker.models,
             limit=limit,
             lease_seconds=self.lease_seconds,
+            housekeep=self._due(),
         )
 
     def read_part(self, blob_key: str) -> bytes:
@@ -57,7 +67,16 @@ class LocalWorkSource:
         return work.complete(self.store, done)
 
     def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
+        if self._due():
+            work.housekeep(self.store)
         return workers.heartbeat(self.store, worker, input_ids, lease_seconds=self.lease_seconds)
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self.store.on_work(listener)
+
+    def _due(self) -> bool:
+        now = time.monotonic()
+        if now - self._housekept_at < HOUSEKEEPING_SECONDS:
+            return False
+        self._housekept_at = now
+        return True
