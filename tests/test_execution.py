@@ -22,7 +22,7 @@ from jobline.worker.loop import Worker
 from jobline.worker.runner import Runner
 from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeClient, MakeUser
-from tests.fixture_models import Crash, Spawner, Words
+from tests.fixture_models import Crash, Hog, Spawner, Words
 
 
 @pytest.fixture
@@ -245,3 +245,22 @@ def test_a_batch_runs_in_one_child_and_a_timeout_or_cancel_stops_only_its_own_in
         (3, InputStatus.CANCELED),
         (4, InputStatus.SUCCEEDED),  # in the child that replaced the killed one
     ]
+
+
+def test_an_input_past_the_memory_limit_fails_and_the_next_one_runs() -> None:
+    def claim(input_id: int) -> Claim:
+        entry_point = Hog.model_version().entry_point
+        return Claim(input_id, 1, "job", "hog", "hog", "1", entry_point, {}, {}, 1, "w", 30.0)
+
+    runner = Runner(memory_limit_mib=400)
+    outcomes: dict[int, Outcome] = {}
+    try:
+        tasks = [(claim(1), {"input": b"2000"}, None), (claim(2), {"input": b"50"}, None)]
+        runner.run_many(tasks, lambda done, outcome: outcomes.__setitem__(done.input_id, outcome))
+    finally:
+        runner.close()
+    assert outcomes[1].status is InputStatus.FAILED
+    assert outcomes[1].error == "the model ran out of memory (the limit is 400 MiB per input)"
+    assert outcomes[2].status is InputStatus.SUCCEEDED
+    assert outcomes[2].outputs == {"bytes": 50 * 1024 * 1024}
+    assert outcomes[2].peak_memory_kib >= 50 * 1024

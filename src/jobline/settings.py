@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="how long a claimed input stays a worker's without a heartbeat, in seconds "
         "(workers heartbeat twice a second); then it runs again elsewhere",
     )
+    input_memory_mib: int = Field(
+        default=0,
+        ge=0,
+        description="the most memory (address space, MiB) the process running one input may "
+        "map, with what it starts; 0 = no limit. An input past it fails saying so",
+    )
     max_request_bytes: int = Field(default=100 * MIB, description="largest request body accepted")
     max_inputs_per_job: int = 10_000
     session_hours: float = Field(

@@ -34,6 +34,18 @@ class Spawner(ModelCode):
             time.sleep(1)
 
 
+class Hog(ModelCode):
+    """Allocates as many MiB as its input says, touching every page, and reports it."""
+
+    identifier = "hog"
+    name = "Hog"
+
+    def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
+        held = bytearray(int(parts["input"]) * 1024 * 1024)
+        held[::4096] = b"x" * len(held[::4096])
+        return Result(outputs={"bytes": len(held)})
+
+
 class Words(ModelCode):
     """Splits a text into one case per word, upper-cases each, and collects them in order."""
 

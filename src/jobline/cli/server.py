@@ -55,11 +55,9 @@ def serve(
     typer.echo(f"models: {', '.join(report.models)}")
     _show("admin", report.admin)
     _show("demo user", report.demo)
-    worker = (
-        Worker(LocalWorkSource(store, lease_seconds=settings.lease_seconds), slots=slots)
-        if slots
-        else None
-    )
+    source = LocalWorkSource(store, lease_seconds=settings.lease_seconds)
+    memory = settings.input_memory_mib or None
+    worker = Worker(source, slots=slots, memory_limit_mib=memory) if slots else None
     if worker is not None:
         worker.start()
     typer.echo(f"jobline serving http://{host}:{port} (data in {settings.data_dir.resolve()})")

@@ -61,6 +61,14 @@ def worker(
         float,
         typer.Option(min=0, help="seconds to finish the inputs held when asked to stop"),
     ] = GRACE_SECONDS,
+    memory_mib: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="JOBLINE_INPUT_MEMORY_MIB",
+            help="the most memory (MiB) one input may use, with what it starts; 0: no limit",
+        ),
+    ] = 0,
 ) -> None:
     """Run inputs for a jobline server (on this machine, with the models installed here)."""
     served = None if models is None else [m.strip() for m in models.split(",") if m.strip()]
@@ -71,7 +79,13 @@ def worker(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per heartbeat
     source = HttpWorkSource(server, key)
-    runner = Worker(source, slots=slots or os.cpu_count() or 1, models=served, name=name)
+    runner = Worker(
+        source,
+        slots=slots or os.cpu_count() or 1,
+        models=served,
+        name=name,
+        memory_limit_mib=memory_mib or None,
+    )
     asked_to_stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: asked_to_stop.set())

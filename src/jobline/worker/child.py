@@ -6,6 +6,9 @@ killing it (``kill -9``) takes the group along too: a watch thread here sees the
 and kills the group, since the input's lease will expire and it will run elsewhere, and must
 not go on running here at the same time. CPU time is what this process and the children it
 waited for used while the input ran, from the kernel's accounting.
+
+With a memory limit, the process (and so what the model starts, which inherits it) may map at
+most that much address space: an allocation past it fails, and the input fails saying so.
 """
 
 from __future__ import annotations
@@ -27,9 +30,15 @@ Task = tuple[str, dict[str, bytes], dict[str, Any]]  # entry point, parts, args
 Reply = tuple[str, Any, dict[str, bytes], float, int]
 
 
-def serve(conn: Connection) -> None:
+MIB = 1024 * 1024
+
+
+def serve(conn: Connection, memory_limit_mib: int | None = None) -> None:
     """Answer batches of tasks from ``conn``, one reply per task, until the parent closes it."""
     os.setsid()
+    if memory_limit_mib:
+        limit = memory_limit_mib * MIB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     parent = multiprocessing.parent_process()  # the worker (the fork server only forked us)
     if parent is not None and parent.sentinel is not None:
         threading.Thread(target=_end_with, args=(parent.sentinel,), daemon=True).start()
@@ -40,11 +49,16 @@ def serve(conn: Connection) -> None:
         except EOFError:
             return
         for task in tasks:
-            conn.send(_run(loaded, *task))
+            conn.send(_run(loaded, *task, memory_limit_mib=memory_limit_mib))
 
 
 def _run(
-    loaded: dict[str, ModelCode], entry_point: str, parts: dict[str, bytes], args: dict[str, Any]
+    loaded: dict[str, ModelCode],
+    entry_point: str,
+    parts: dict[str, bytes],
+    args: dict[str, Any],
+    *,
+    memory_limit_mib: int | None = None,
 ) -> Reply:
     before = _cpu_seconds()
     try:
@@ -56,6 +70,9 @@ def _run(
         reply: Reply = ("ok", result.outputs, result.files, 0.0, 0)
     except ModelError as exc:
         reply = ("error", str(exc), {}, 0.0, 0)
+    except MemoryError:
+        limit = f" (the limit is {memory_limit_mib} MiB per input)" if memory_limit_mib else ""
+        reply = ("error", f"the model ran out of memory{limit}", {}, 0.0, 0)
     except Exception as exc:
         traceback.print_exc()
         reply = ("error", f"{type(exc).__name__}: {exc}", {}, 0.0, 0)

@@ -52,9 +52,11 @@ class Worker:
         slots: int = 1,
         models: Sequence[str] | None = None,
         name: str | None = None,
+        memory_limit_mib: int | None = None,
     ) -> None:
         self.source = source
         self.slots = slots
+        self.memory_limit_mib = memory_limit_mib  # per input (its child process); None: none
         self.models = list(models) if models is not None else None
         # Unique per process: leases are held by name, and two workers must never share one.
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -229,7 +231,7 @@ class Worker:
         as soon as it is known."""
         runner: Runner | None = getattr(self._local, "runner", None)
         if runner is None:
-            runner = self._local.runner = Runner()
+            runner = self._local.runner = Runner(self.memory_limit_mib)
             with self._runners_lock:
                 self._runners.append(runner)
         tasks = []

@@ -31,7 +31,8 @@ _context.set_forkserver_preload(["jobline.worker.child", "jobline.models.builtin
 class Runner:
     """One child process, and the rules for running an input in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_limit_mib: int | None = None) -> None:
+        self.memory_limit_mib = memory_limit_mib  # the address space a child may map
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
 
@@ -140,7 +141,9 @@ class Runner:
             return self._conn
         self.close()
         parent_end, child_end = _context.Pipe()
-        self._process = _context.Process(target=child.serve, args=(child_end,), daemon=True)
+        self._process = _context.Process(
+            target=child.serve, args=(child_end, self.memory_limit_mib), daemon=True
+        )
         self._process.start()
         child_end.close()
         self._conn = parent_end
