@@ -231,3 +231,25 @@ def test_pending_jobs_of_a_large_scope_are_found_through_the_status_index(
         if conn.dialect.name == "sqlite":
             plan = _sqlite_plan(conn, statement)
             assert any(f"INDEX {sort_index_name('status')}" in step for step in plan), plan
+
+
+def test_a_list_of_job_ids_of_a_large_scope_reads_only_those_jobs(store: Store) -> None:
+    # Many users, so the planner takes any one user's jobs to be few (it has no per-value
+    # statistics): walking the busiest member's index would then look cheap, and is not.
+    seed(store, SeedPlan(jobs=3 * SORT_LIMIT, users=300, accounts=10, models=3))
+    with store.read() as conn:
+        user = user_store.get_user(conn, user_id=_members_by_jobs(conn)[-1][0])
+        picked = conn.execute(
+            select(jobs.c.id, jobs.c.identifier).where(jobs.c.user_id == user.id).limit(6)
+        ).all()
+        query = HistoryQuery(
+            job_identifiers=tuple(row.identifier for row in picked[:3]),
+            serials=(*(row.id for row in picked[3:]), 10**9),  # one that does not exist
+        )
+        principal = Principal(user=user, key_prefix=None)
+        statement = page_statement(conn, query, conditions(conn, query, principal))
+        assert sorted(row.id for row in conn.execute(statement)) == sorted(r.id for r in picked)
+        if conn.dialect.name == "sqlite":
+            plan = _sqlite_plan(conn, statement)
+            assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
+            assert not any("ix_jobs_user_id" in step for step in plan), plan

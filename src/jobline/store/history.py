@@ -15,7 +15,6 @@ from sqlalchemy import (
     Connection,
     Select,
     exists,
-    false,
     func,
     or_,
     select,
@@ -123,12 +122,10 @@ def _what(conn: Connection, query: HistoryQuery) -> list[ColumnElement[bool]]:
     if query.model_versions:
         where.append(jobs.c.model_version.in_(query.model_versions))
     if query.job_identifiers or query.serials:
-        where.append(
-            or_(
-                jobs.c.identifier.in_(query.job_identifiers) if query.job_identifiers else false(),
-                jobs.c.id.in_(query.serials) if query.serials else false(),
-            )
-        )
+        # UUIDs become serials first, so the page is a handful of primary-key reads.
+        found = select(jobs.c.id).where(jobs.c.identifier.in_(query.job_identifiers))
+        serials = {*query.serials, *(_ids(conn, found) if query.job_identifiers else ())}
+        where.append(jobs.c.id.in_(sorted(serials)))
     if query.name_contains:
         where.append(_similar(jobs.c.name, query.name_contains))
     if query.search:
@@ -177,8 +174,12 @@ def page_statement(
     key = SORT_COLUMNS[query.sort]
     order = (key.desc(), jobs.c.id.desc()) if query.descending else (key.asc(), jobs.c.id.asc())
     statement = job_select().add_columns(key.label("sort_key")).where(*where)
-    if conn.dialect.name == "sqlite" and not (query.job_identifiers or query.serials):
-        statement = plans.with_index(statement, plans.indexed(conn, where, key.name))
+    if conn.dialect.name == "sqlite":
+        # A list of jobs is read by its serials, whatever else narrows (SQLite would walk a
+        # scope's index in page order instead, however many jobs the scope has).
+        ids = query.job_identifiers or query.serials
+        clause = "NOT INDEXED" if ids else plans.indexed(conn, where, key.name)
+        statement = plans.with_index(statement, clause)
     if query.cursor is not None:
         position = tuple_(key, jobs.c.id)
         after = (query.cursor.key, query.cursor.serial)
