@@ -175,10 +175,11 @@ def submit(
         )
         with store.write() as conn:
             job_store.insert_job(conn, new, actor=user.username)
+            store.announce_work(conn)
     except BaseException:
         store.blobs.delete_group(identifier)
         raise
-    store.work_queued()
+    store.work_queued(announced=True)
     return get(store, principal, identifier)
 
 

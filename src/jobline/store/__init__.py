@@ -37,9 +37,18 @@ class Store:
         if self._postgres and self._listener is None:
             self._listener = notify.Listener(self.engine, self._wake, self._sender)
 
-    def work_queued(self) -> None:
-        self._wake()
+    def announce_work(self, conn: Connection) -> None:
+        """In the write transaction ``conn`` that queues work: the other processes hear of it
+        when that commits, without a transaction of its own. Call ``work_queued(announced=True)``
+        after the commit."""
         if self._postgres:
+            notify.announce_in(conn, self._sender)
+
+    def work_queued(self, *, announced: bool = False) -> None:
+        """Wake this process's workers and, unless ``announce_work`` told them already, those
+        of every process sharing the database."""
+        self._wake()
+        if self._postgres and not announced:
             try:
                 notify.announce(self.engine, self._sender)
             except OperationalError:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
 
 from jobline.errors import OutputNotFound, ServiceUnavailable
+
+# What keys and groups are made of (``<job uuid>/<hex>``): no ``..``, no absolute path, so a
+# key names a file under the root without resolving it on every read.
+_KEY = re.compile(r"[0-9A-Za-z_-]+(?:/[0-9A-Za-z_-]+)*")
 
 
 class BlobStore:
@@ -16,6 +21,7 @@ class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._root = root.resolve()
 
     def put(self, group: str, data: bytes) -> str:
         """Store ``data`` and return its key; written to a temporary name, then renamed."""
@@ -48,7 +54,6 @@ class BlobStore:
         shutil.rmtree(self._path(group), ignore_errors=True)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        if _KEY.fullmatch(key) is None:
             raise OutputNotFound(f"blob key {key!r} is outside the blob store")
-        return path
+        return self._root / key

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import select
 import sqlite3
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -31,11 +33,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # History queries must be planned for the values they carry: a prepared statement's
-    # generic plan assumes an average user, and a heavy user's page then takes 10x longer.
-    # Short OLTP queries never gain from JIT compilation, which can cost more than they do.
-    connect_args = {"prepare_threshold": None, "options": "-c jit=off"}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    # Statements are prepared (psycopg's default: from their fifth run on a connection), which
+    # saves parsing each one, and each row of an executemany. History queries must still be
+    # planned for the values they carry (a generic plan assumes an average user, and a heavy
+    # user's page then takes 10x longer): force_custom_plan. Short OLTP queries never gain
+    # from JIT compilation, which can cost more than they do.
+    connect_args = {"options": "-c jit=off -c plan_cache_mode=force_custom_plan"}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    event.listen(engine, "checkout", _postgres_alive)
+    return engine
+
+
+def _postgres_alive(dbapi_conn: Any, _record: object, _proxy: object) -> None:
+    # Instead of pool_pre_ping's round trip per transaction: an idle pooled connection has
+    # nothing to read unless the server closed it (a restart sends its goodbye first), so a
+    # readable socket means a dead connection, and the pool connects afresh. A connection cut
+    # without a word fails at its first statement instead: the pool then drops every
+    # connection, and the caller's ServiceUnavailable retry gets a new one.
+    poller = select.poll()
+    try:
+        poller.register(dbapi_conn.fileno(), select.POLLIN)
+    except Exception as exc:  # the driver already knows the connection is closed
+        raise DisconnectionError("this pooled connection is closed") from exc
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,14 @@ def announce(engine: Engine, sender: str = "") -> None:
     """Tell every listening process that work was queued; ``sender`` names who queued it, so
     that its own ``Listener`` (which was told directly) does not wake it a second time."""
     with engine.connect() as conn:
-        conn.execute(select(func.pg_notify(CHANNEL, sender)))
+        announce_in(conn, sender)
         conn.commit()
+
+
+def announce_in(conn: Connection, sender: str = "") -> None:
+    """``announce`` as part of the transaction ``conn``: PostgreSQL delivers it at the commit
+    (after the work it announces is visible), and not at all if the transaction rolls back."""
+    conn.execute(select(func.pg_notify(CHANNEL, sender)))
 
 
 class Listener:
