@@ -24,7 +24,15 @@ from jobline.store.tables import inputs, jobs
 from tests import conftest
 from tests.fixture_models import Runaway
 from tests.postgres import OwnPostgres, own_postgres
-from tests.processes import JOBLINE, ProcessId, Running, free_port, started, wait_healthy
+from tests.processes import (
+    JOBLINE,
+    ProcessId,
+    Running,
+    free_port,
+    jobline_env,
+    started,
+    wait_healthy,
+)
 
 LEASE_SECONDS = 3.0
 RUN_SECONDS = 60.0  # the longest the jobs of one test may take to complete
@@ -144,15 +152,31 @@ def check_counts(client: Client, job: str, total: int) -> list[dict[str, Any]]:
     return items
 
 
+def short_lease_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a ``jobline`` server or worker on ``database_url`` whose leases
+    last ``LEASE_SECONDS``, so a lost input runs again within seconds."""
+    return jobline_env(
+        JOBLINE_DATABASE_URL=database_url,
+        JOBLINE_DATA_DIR=str(data_dir),
+        JOBLINE_LEASE_SECONDS=str(LEASE_SECONDS),
+    )
+
+
+def create_migrated(admin_url: str, url: str, blob_dir: Path) -> None:
+    """Create database ``jobline`` through ``admin_url``, then migrate it (at ``url``) and
+    register the models, as the test session's template is."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE jobline"))
+    admin.dispose()
+    conftest._prepare(make_engine(url), blob_dir)
+
+
 @contextmanager
 def own_database(tmp_path: Path) -> Iterator[tuple[OwnPostgres, str, Keys]]:
     """A PostgreSQL of the test's own with a migrated database ``jobline``, its URL, and the
     test's users' keys."""
     with own_postgres(free_port()) as postgres:
-        admin = create_engine(postgres.url("postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE jobline"))
-        admin.dispose()
         url = postgres.url("jobline")
-        conftest._prepare(make_engine(url), tmp_path / "template-blobs")
+        create_migrated(postgres.url("postgres"), url, tmp_path / "template-blobs")
         yield postgres, url, prepare(url, tmp_path / "data" / "blobs")

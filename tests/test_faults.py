@@ -25,6 +25,7 @@ from tests.faults import (
     input_rows,
     prepare,
     serving,
+    short_lease_env,
     succeeded,
     working,
 )
@@ -63,11 +64,7 @@ def test_a_worker_killed_mid_input_its_inputs_run_again_on_another_after_the_lea
     pg_url: str, tmp_path: Path
 ) -> None:
     keys = prepare(pg_url, tmp_path / "data" / "blobs")
-    env = jobline_env(
-        JOBLINE_DATABASE_URL=pg_url,
-        JOBLINE_DATA_DIR=str(tmp_path / "data"),
-        JOBLINE_LEASE_SECONDS=str(LEASE_SECONDS),
-    )
+    env = short_lease_env(pg_url, tmp_path / "data")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with (
@@ -169,11 +166,7 @@ def _all_complete_after_the_restart(client: Client, submitted: list[str]) -> Non
 @pytest.mark.postgres
 def test_serve_restarted_under_a_remote_worker_loses_nothing(pg_url: str, tmp_path: Path) -> None:
     keys = prepare(pg_url, tmp_path / "data" / "blobs")
-    env = jobline_env(
-        JOBLINE_DATABASE_URL=pg_url,
-        JOBLINE_DATA_DIR=str(tmp_path / "data"),
-        JOBLINE_LEASE_SECONDS=str(LEASE_SECONDS),
-    )
+    env = short_lease_env(pg_url, tmp_path / "data")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with working(tmp_path, url, keys.worker, "patient", slots=2, env=env) as worker:

@@ -12,13 +12,13 @@ import pytest
 
 from jobline import Client
 from tests.faults import (
-    LEASE_SECONDS,
     RUN_SECONDS,
     all_done,
     check_counts,
     get,
     own_database,
     serving,
+    short_lease_env,
     succeeded,
     working,
 )
@@ -71,11 +71,7 @@ def test_a_database_blip_under_long_inputs_costs_the_embedded_worker_no_lease(
     tmp_path: Path,
 ) -> None:
     with own_database(tmp_path) as (postgres, url, keys):
-        env = jobline_env(
-            JOBLINE_DATABASE_URL=url,
-            JOBLINE_DATA_DIR=str(tmp_path / "data"),
-            JOBLINE_LEASE_SECONDS=str(LEASE_SECONDS),
-        )
+        env = short_lease_env(url, tmp_path / "data")
         port = free_port()
         server_url = f"http://127.0.0.1:{port}"
         with (

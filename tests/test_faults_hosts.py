@@ -14,14 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from jobline import Client
-from tests import conftest
-from tests.faults import LEASE_SECONDS, RUN_SECONDS, check_counts, input_rows, prepare
+from tests.faults import (
+    LEASE_SECONDS,
+    RUN_SECONDS,
+    check_counts,
+    create_migrated,
+    input_rows,
+    prepare,
+    short_lease_env,
+)
 from tests.netns import inside, network
 from tests.postgres import own_postgres
-from tests.processes import JOBLINE, jobline_env, started, until
+from tests.processes import JOBLINE, started, until
 
 PORT = 8000  # on its own host, the server may take the usual port
 PG_PORT = 5432  # and PostgreSQL its usual one: these hosts share no port with the machine
@@ -36,18 +42,12 @@ def test_a_worker_cut_off_mid_job_its_inputs_finish_on_the_other_after_the_lease
         db_host, host_a, host_b = net.host("db", 1), net.host("a", 2), net.host("b", 3)
         with own_postgres(PG_PORT, host=db_host.address, prefix=db_host.exec) as postgres:
             # The test reaches PostgreSQL through its Unix socket, which no namespace hides.
-            admin = create_engine(postgres.socket_url("postgres"), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text("CREATE DATABASE jobline"))
-            admin.dispose()
             local_url = postgres.socket_url("jobline")
-            conftest._prepare(create_engine(local_url), tmp_path / "template-blobs")
+            admin_url = postgres.socket_url("postgres")
+            create_migrated(admin_url, local_url, tmp_path / "template-blobs")
             keys = prepare(local_url, tmp_path / "data" / "blobs")
-            env = jobline_env(
-                JOBLINE_DATABASE_URL=postgres.url("jobline"),  # over the network
-                JOBLINE_DATA_DIR=str(tmp_path / "data"),
-                JOBLINE_LEASE_SECONDS=str(LEASE_SECONDS),
-            )
+            # Over the network, as the other hosts see it.
+            env = short_lease_env(postgres.url("jobline"), tmp_path / "data")
             url = f"http://{db_host.address}:{PORT}"
             serve = [*db_host.exec, JOBLINE, "serve", "--host", db_host.address]
             serve += ["--port", str(PORT), "--worker-slots", "0", "--no-demo"]
