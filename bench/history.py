@@ -2,8 +2,13 @@
 millions of jobs, measured server-side (``core.jobs.history``) and over HTTP (the real app in
 uvicorn, called with httpx), as p50 / p95 / p99 over ``--runs`` calls after a warm-up.
 
+Then stats over the member's last year (per status, per month), and an export of that year
+(NDJSON, server-side and over HTTP: rows/s, and the export's peak traced memory for its first
+10 000 rows and for all of them, which must be flat).
+
 Targets (issue 3, PostgreSQL at 10 M jobs): user-scoped pages p95 <= 10 ms for any sort,
-account-wide pages p95 <= 50 ms, cursor page 10 000 within 1.5x of page 1; SQLite at 1 M jobs:
+account-wide pages p95 <= 50 ms, cursor page 10 000 within 1.5x of page 1, stats over one
+user's year <= 100 ms, export >= 100 000 rows/s with flat memory; SQLite at 1 M jobs:
 user-scoped pages p95 <= 20 ms. Compare: Prefect 3 serves a run-history page in ~35 ms with a
 million runs, and ~200 ms at offset 50 000.
 
@@ -23,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,9 +42,11 @@ from sqlalchemy import create_engine, event, func, select, text
 
 from bench.common import PG_SERVER, each_database, fresh_store
 from jobline.api.app import create_app
-from jobline.core import auth, jobs
+from jobline.api.reports import ndjson_lines
+from jobline.core import auth, jobs, reports
 from jobline.domain.history import parse_history
 from jobline.domain.records import Principal, Role, User
+from jobline.domain.stats import parse_stats
 from jobline.errors import AlreadyExists
 from jobline.settings import Settings
 from jobline.store import Store
@@ -56,6 +64,9 @@ SHAPE_BUDGET_SECONDS = 30.0  # per shape and side: a shape 100x over its target 
 DEEP_PAGE = 10_000
 PER_PAGE = 50
 CURSOR_PAGE_ONE = "admin: cursor page 1"
+STATS_TARGET_MS = 100.0
+EXPORT_TARGET_ROWS_PER_SECOND = 100_000
+EXPORT_HEAD_ROWS = 10_000  # the export's memory is taken after this many rows, and at its end
 
 
 @dataclass
@@ -262,14 +273,7 @@ def run_shapes(store: Store, found: list[Shape], who: Callers, runs: int) -> Non
 
         shape.rows = measure(call, shape.server, runs)
     with serving(store) as base:
-        clients = {
-            name: httpx.Client(
-                base_url=base,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=HTTP_TIMEOUT_SECONDS,
-            )
-            for name, token in who.tokens.items()
-        }
+        clients = {name: _client(base, token) for name, token in who.tokens.items()}
         for shape in found:
             client = clients[shape.who]
 
@@ -338,6 +342,88 @@ def explain(store: Store, shape: Shape, principal: Principal) -> None:
         print("    " + (row[0] if postgres else f"{row[0]:>3} {row[1]:>3} {row[3]}"))
 
 
+def year_params() -> dict[str, str]:
+    """The member's last year: the window of the stats and the export."""
+    return {"start": (datetime.now(UTC) - timedelta(days=365)).date().isoformat()}
+
+
+def stats_shapes(store: Store, who: Callers, runs: int) -> list[Shape]:
+    """Stats over the member's last year, per status and per month, server-side and HTTP."""
+    found = [
+        Shape(
+            "member: stats of a year by status", "member", year_params() | {"group_by": "status"}
+        ),
+        Shape("member: stats of a year by month", "member", year_params() | {"group_by": "month"}),
+    ]
+    for shape in found:
+        shape.target_ms = STATS_TARGET_MS
+
+        def call(s: Shape = shape, p: Principal = who.principals["member"]) -> int:
+            return len(reports.stats(store, p, parse_stats(s.params)).groups)
+
+        shape.rows = measure(call, shape.server, runs)
+    with serving(store) as base, _client(base, who.tokens["member"]) as client:
+        for shape in found:
+
+            def get(s: Shape = shape) -> int:
+                response = client.get("/v1/jobs/stats", params=s.params)
+                response.raise_for_status()
+                return len(response.json()["groups"])
+
+            assert measure(get, shape.http, runs) == shape.rows, shape.name
+    return found
+
+
+def _client(base: str, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT_SECONDS
+    )
+
+
+def export_report(store: Store, who: Callers) -> None:
+    """Rows/s of the NDJSON export of the member's last year, server-side (the lines built,
+    not sent) and over HTTP (streamed and read to the end); and its peak traced memory."""
+    member = who.principals["member"]
+    params = year_params()
+
+    def lines(limit: int | None = None) -> Iterator[str]:
+        found = reports.export(store, member, parse_history(params))
+        for count, line in enumerate(ndjson_lines(found)):
+            if count == limit:
+                return
+            yield line
+
+    began = time.perf_counter()
+    rows = sum(1 for _ in lines())
+    server = rows / (time.perf_counter() - began)
+    with serving(store) as base, _client(base, who.tokens["member"]) as client:
+        began = time.perf_counter()
+        with client.stream("GET", "/v1/jobs/export", params=params) as response:
+            response.raise_for_status()
+            http_rows = sum(1 for _ in response.iter_lines())
+        http = http_rows / (time.perf_counter() - began)
+    assert http_rows == rows, (http_rows, rows)
+    head, whole = _peak_mib(lines(EXPORT_HEAD_ROWS)), _peak_mib(lines())
+    verdict = "met" if min(server, http) >= EXPORT_TARGET_ROWS_PER_SECOND else "MISSED"
+    print(
+        f"  export of the member's year (NDJSON): {rows:,} rows; server {server:,.0f} rows/s, "
+        f"HTTP {http:,.0f} rows/s (target >= {EXPORT_TARGET_ROWS_PER_SECOND:,}: {verdict}); "
+        f"peak traced memory {head:.1f} MiB after {EXPORT_HEAD_ROWS:,} rows, "
+        f"{whole:.1f} MiB after all"
+    )
+
+
+def _peak_mib(walk: Iterator[str]) -> float:
+    """The most memory ``walk`` held at once (traced: started before its first step)."""
+    tracemalloc.start()
+    try:
+        for _ in walk:
+            pass
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
 def bench(database: str, args: argparse.Namespace) -> None:
     print(f"{database}:")
     with prepared(database, args.jobs, args.keep, args.url) as store:
@@ -349,7 +435,9 @@ def bench(database: str, args: argparse.Namespace) -> None:
         found = shapes(store, who.member, sqlite)
         found += cursor_shapes(store, who.principals["admin"], total)
         run_shapes(store, found, who, args.runs)
+        found += stats_shapes(store, who, args.runs)
         report(found)
+        export_report(store, who)
         if args.explain:
             for shape in found:
                 if shape.target_ms is not None and _cuts(shape.server)[1] > shape.target_ms:

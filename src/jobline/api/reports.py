@@ -138,7 +138,7 @@ def _export_format(values: list[str]) -> str:
     return fmt
 
 
-def _ndjson_lines(jobs: Iterable[Job]) -> Iterator[str]:
+def ndjson_lines(jobs: Iterable[Job]) -> Iterator[str]:
     for job in jobs:
         yield JobOut.of(job).model_dump_json() + "\n"
 
@@ -171,7 +171,7 @@ def _csv_lines(jobs: Iterable[Job]) -> Iterator[str]:
 
 _FORMATS: dict[str, tuple[str, Callable[[Iterable[Job]], Iterator[str]]]] = {
     "csv": ("text/csv; charset=utf-8", _csv_lines),
-    "ndjson": ("application/x-ndjson", _ndjson_lines),
+    "ndjson": ("application/x-ndjson", ndjson_lines),
 }
 
 
