@@ -34,7 +34,7 @@ def claim(
     With ``housekeep`` the same transaction first does what :func:`housekeep` does; a
     worker that claims often does that on a timer instead and passes False.
     """
-    with store.write() as conn:
+    with store.write(plan_once=True) as conn:
         collecting = _housekeep(conn) if housekeep else []
         claims = queue_store.claim(
             conn, worker=worker, models_served=models, limit=limit, lease_seconds=lease_seconds
@@ -47,7 +47,7 @@ def claim(
 def housekeep(store: Store) -> None:
     """End the jobs past their deadline, requeue (or fail) the inputs whose lease expired,
     and run the collect steps that their runner never ran."""
-    with store.write() as conn:
+    with store.write(plan_once=True) as conn:
         collecting = _housekeep(conn)
     for job_id in collecting:
         collect(store, job_id)
@@ -63,7 +63,7 @@ def heartbeat(
     store: Store, worker: str, input_ids: Sequence[int], lease_seconds: float = LEASE_SECONDS
 ) -> list[int]:
     """Renew ``worker``'s leases on running inputs; returns the ones it must stop."""
-    with store.write() as conn:
+    with store.write(plan_once=True) as conn:
         progress.end_overdue(conn)
         return queue_store.heartbeat(conn, worker, input_ids, lease_seconds)
 
@@ -75,7 +75,7 @@ def read_part(store: Store, blob_key: str) -> bytes:
 def complete(store: Store, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
     """Store outcomes in one transaction; False for each whose lease had already gone."""
     finished = [(claim, outcome, _store_files(store, claim, outcome)) for claim, outcome in done]
-    with store.write() as conn:
+    with store.write(plan_once=True) as conn:
         accepted, collecting = queue_store.complete(conn, finished)
     for job_id in collecting:
         collect(store, job_id)

@@ -43,7 +43,7 @@ def register(store: Store, info: WorkerInfo, *, key_prefix: str = "") -> None:
     NotAllowed when a live worker of another key holds the name.
     """
     at = now()
-    with store.write() as conn:
+    with store.write(plan_once=True) as conn:
         found = worker_store.find(conn, info.name)
         if found is not None and found.key_prefix != key_prefix and found.alive(at):
             raise NotAllowed(

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from jobline.errors import ServiceUnavailable
 from jobline.store import notify
 from jobline.store.blobs import BlobStore
-from jobline.store.engine import make_engine
+from jobline.store.engine import allow_generic_plans, make_engine
 
 
 class Store:
@@ -69,11 +69,14 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction; on SQLite it holds the write lock from its first statement."""
+    def write(self, *, plan_once: bool = False) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its first statement.
+        ``plan_once``: its statements may use generic plans (see :func:`allow_generic_plans`)."""
         with _translated(), self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
+                if plan_once:
+                    allow_generic_plans(conn)
                 yield conn
 
     def close(self) -> None:

@@ -11,25 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
-    Float,
-    Integer,
     Row,
-    String,
-    bindparam,
-    column,
-    func,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import TypeEngine
 
 from jobline.domain.records import JobResult, OutputFile
 from jobline.domain.status import COUNTER_OF, Counters, InputStatus, JobStatus, derive_job_status
+from jobline.store.bulk import among, insert_rows, update_rows
 from jobline.store.jobs import add_event, counters_of, now
-from jobline.store.tables import UTCDateTime, events, inputs, job_results, jobs
+from jobline.store.tables import events, inputs, job_results, jobs
 
 
 @dataclass
@@ -44,19 +36,6 @@ class JobDelta:
 _COUNTERS = tuple(COUNTER_OF.values())
 
 
-# The columns a batch of changes sets on each of its jobs (the counters, the status, the
-# clocks), with the type of each.
-_CHANGED: dict[str, TypeEngine[Any]] = {
-    **{name: Integer() for name in _COUNTERS},
-    "status": String(),
-    "started_at": UTCDateTime(),
-    "queue_seconds": Float(),
-    "finished_at": UTCDateTime(),
-    "elapsed_seconds": Float(),
-    "cpu_seconds": Float(),
-    "result_bytes": BigInteger(),
-}
-
 # What ``apply_moves`` reads of each job (not its JSON args and labels, nor its names).
 _MOVED_BY = (
     jobs.c.id,
@@ -64,45 +43,14 @@ _MOVED_BY = (
     jobs.c.collect_state,
     jobs.c.submitted_at,
     jobs.c.total,
-    *(jobs.c[name] for name in _CHANGED if name != "status"),
+    *(jobs.c[name] for name in _COUNTERS),
+    jobs.c.started_at,
+    jobs.c.queue_seconds,
+    jobs.c.finished_at,
+    jobs.c.elapsed_seconds,
+    jobs.c.cpu_seconds,
+    jobs.c.result_bytes,
 )
-
-# Prepared once and executed with one parameter set per job: a batch of changes costs the
-# same three statements (lock, update, events) whether it touches one job or a thousand.
-_UPDATE_JOB = (
-    update(jobs)
-    .where(jobs.c.id == bindparam("job"))
-    .values({name: bindparam(f"new_{name}") for name in _CHANGED} | {"updated_at": bindparam("at")})
-)
-
-# On PostgreSQL the same as one statement over arrays, one per column: an executemany there
-# is parsed and planned once per job, which costs as much as the update itself.
-_changes = (
-    func.unnest(
-        bindparam("job", type_=ARRAY(BigInteger())),
-        *(bindparam(f"new_{name}", type_=ARRAY(kind)) for name, kind in _CHANGED.items()),
-    )
-    .table_valued(
-        column("job", BigInteger()),
-        *(column(f"new_{name}", kind) for name, kind in _CHANGED.items()),
-    )
-    .render_derived(name="changes")
-)
-_UPDATE_JOBS_AT_ONCE = (
-    update(jobs)
-    .where(jobs.c.id == _changes.c.job)
-    .values(
-        {name: _changes.c[f"new_{name}"] for name in _CHANGED} | {"updated_at": bindparam("at")}
-    )
-)
-
-
-def _update_jobs(conn: Connection, changes: list[dict[str, Any]]) -> None:
-    if conn.dialect.name != "postgresql":
-        conn.execute(_UPDATE_JOB, changes)
-        return
-    columns = {name: [change[name] for change in changes] for name in changes[0] if name != "at"}
-    conn.execute(_UPDATE_JOBS_AT_ONCE, {**columns, "at": changes[0]["at"]})
 
 
 def apply_moves(
@@ -128,7 +76,7 @@ def apply_moves(
     changes, new_events = [], []
     locked = (
         select(*_MOVED_BY)
-        .where(jobs.c.id.in_(list(deltas)))
+        .where(among(conn, jobs.c.id, list(deltas)))
         .order_by(jobs.c.id)
         .with_for_update(of=jobs)
     )
@@ -144,11 +92,10 @@ def apply_moves(
             collecting.append(row.id)
         changes.append(
             {
-                "job": row.id,
-                "at": at,
-                **{f"new_{name}": getattr(counters, name) for name in _COUNTERS},
-                "new_cpu_seconds": row.cpu_seconds + delta.cpu_seconds,
-                "new_result_bytes": row.result_bytes + delta.result_bytes,
+                "id": row.id,
+                **{name: getattr(counters, name) for name in _COUNTERS},
+                "cpu_seconds": row.cpu_seconds + delta.cpu_seconds,
+                "result_bytes": row.result_bytes + delta.result_bytes,
                 **_times(row, new_status, at, started),
             }
         )
@@ -163,15 +110,13 @@ def apply_moves(
                     "reason": reason or _default_reason(counters),
                 }
             )
-    _update_jobs(conn, changes)
-    if new_events:
-        # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT, not one each.
-        conn.execute(events.insert().returning(events.c.id), new_events)
+    update_rows(conn, jobs, changes, same={"updated_at": at})
+    insert_rows(conn, events, new_events)
     return collecting
 
 
 def _times(row: Row[Any], status: JobStatus, at: datetime, started: bool) -> dict[str, Any]:
-    """The status and clock columns of ``_UPDATE_JOB`` for a job moving to ``status``."""
+    """The status and clock columns of a job moving to ``status``."""
     started_at, queue_seconds = row.started_at, row.queue_seconds
     if started and started_at is None:
         started_at, queue_seconds = at, (at - row.submitted_at).total_seconds()
@@ -180,11 +125,11 @@ def _times(row: Row[Any], status: JobStatus, at: datetime, started: bool) -> dic
         finished_at = at
         elapsed_seconds = (at - (started_at or row.submitted_at)).total_seconds()
     return {
-        "new_status": status.value,
-        "new_started_at": started_at,
-        "new_queue_seconds": queue_seconds,
-        "new_finished_at": finished_at,
-        "new_elapsed_seconds": elapsed_seconds,
+        "status": status.value,
+        "started_at": started_at,
+        "queue_seconds": queue_seconds,
+        "finished_at": finished_at,
+        "elapsed_seconds": elapsed_seconds,
     }
 
 

@@ -7,11 +7,12 @@ from datetime import timedelta
 from itertools import zip_longest
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, Select, func, select, update
 
 from jobline.domain.records import OutputFile
 from jobline.domain.status import InputStatus, JobStatus
 from jobline.domain.work import Claim, Outcome
+from jobline.store.bulk import among, update_rows
 from jobline.store.jobs import now
 from jobline.store.progress import JobDelta, apply_moves
 from jobline.store.tables import inputs, jobs, model_versions, models
@@ -38,7 +39,7 @@ def claim(
     at = now()
     conn.execute(
         update(inputs)
-        .where(inputs.c.id.in_([row.id for row in picked]))
+        .where(among(conn, inputs.c.id, [row.id for row in picked]))
         .values(
             status=InputStatus.RUNNING.value,
             attempts=inputs.c.attempts + 1,
@@ -75,7 +76,7 @@ def _fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int
         # Oldest job first, each job's inputs in order: a walk of the queued inputs' index
         # that stops after the batch, whatever the planner believes of the tables' sizes.
         taken = [row.id for row in picked]
-        rest = _queued(inputs.c.id.not_in(taken)).join(jobs, jobs.c.id == inputs.c.job_id)
+        rest = _queued(~among(conn, inputs.c.id, taken)).join(jobs, jobs.c.id == inputs.c.job_id)
         rest = rest.where(*waiting).order_by(None).order_by(inputs.c.job_id, inputs.c.id)
         picked += conn.execute(rest.limit(limit - len(picked))).all()
     return picked
@@ -128,7 +129,7 @@ def heartbeat(
     rows = conn.execute(
         select(inputs.c.id, inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job"))
         .join(jobs, jobs.c.id == inputs.c.job_id)
-        .where(inputs.c.id.in_(input_ids))
+        .where(among(conn, inputs.c.id, input_ids))
     ).all()
     kept = [
         row.id
@@ -139,7 +140,7 @@ def heartbeat(
     if kept:
         conn.execute(
             update(inputs)
-            .where(inputs.c.id.in_(kept))
+            .where(among(conn, inputs.c.id, kept))
             .values(lease_expires_at=now() + timedelta(seconds=lease_seconds))
         )
     return sorted(set(input_ids) - set(kept))
@@ -199,7 +200,7 @@ def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
             (model_versions.c.model_id == models.c.id)
             & (model_versions.c.version == jobs.c.model_version),
         )
-        .where(inputs.c.id.in_(input_ids))
+        .where(among(conn, inputs.c.id, input_ids))
         .order_by(inputs.c.id)
     )
     return [
@@ -240,7 +241,7 @@ def complete(
                 jobs.c.status.label("job_status"),
             )
             .join(jobs, jobs.c.id == inputs.c.job_id)
-            .where(inputs.c.id.in_([claim.input_id for claim, _, _ in finished]))
+            .where(among(conn, inputs.c.id, [claim.input_id for claim, _, _ in finished]))
             .with_for_update(of=inputs)
         )
     }
@@ -257,13 +258,12 @@ def complete(
             continue
         accepted.append(True)
         status, values = _ending_values(outcome, files, JobStatus(row.job_status))
-        changes.append({"input_id": claim.input_id, **values})
+        changes.append({"id": claim.input_id, **values})
         delta = deltas.setdefault(claim.job_id, JobDelta())
         delta.moves.append((InputStatus.RUNNING, status))
         delta.cpu_seconds += outcome.cpu_seconds
         delta.result_bytes += sum(f.size for f in files) if status is outcome.status else 0
-    if changes:
-        conn.execute(update(inputs).where(inputs.c.id == bindparam("input_id")), changes)
+    update_rows(conn, inputs, changes)
     collecting = apply_moves(conn, deltas, actor=finished[0][0].lease_owner)
     return accepted, collecting
 
@@ -303,7 +303,7 @@ def held_claims(conn: Connection, worker: str, input_ids: Sequence[int]) -> list
     handed out: what a remote worker's report is checked against."""
     held = conn.execute(
         select(inputs.c.id).where(
-            inputs.c.id.in_(input_ids),
+            among(conn, inputs.c.id, input_ids),
             inputs.c.status == InputStatus.RUNNING.value,
             inputs.c.lease_owner == worker,
         )

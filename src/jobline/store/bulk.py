@@ -1,0 +1,114 @@
+"""Statements over many rows at once that cost the same whatever the number of rows.
+
+On PostgreSQL a list of ids is one array parameter (``= ANY``) and a batch of row changes is
+one statement over arrays (``unnest``), so each statement's text is the same for 1 or 1 000
+rows: the driver converts it once, and the server prepares and plans it once. (An expanded
+``IN (...)`` or an executemany is a new text, or a new execution, for every size or row.)
+SQLite gets the plain forms, which cost it nothing extra.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.types import JSON, TypeEngine
+
+
+def among(conn: Connection, key: ColumnElement[Any], ids: Sequence[int]) -> ColumnElement[bool]:
+    """``key IN ids``; on PostgreSQL ``key = ANY(:ids)``, one parameter for any count."""
+    if conn.dialect.name == "postgresql":
+        return key == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
+    return key.in_(list(ids))
+
+
+def update_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str = "id",
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """Set each row's columns (its mapping, the ``key`` column naming the row) and the columns
+    of ``same`` on all of them. Every mapping has the same names."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != key]
+    if conn.dialect.name != "postgresql":
+        values = {name: bindparam(f"new_{name}") for name in names} | dict(same or {})
+        statement = update(table).where(table.c[key] == bindparam("row_key")).values(values)
+        conn.execute(statement, [_renamed(row, key) for row in rows])
+        return
+    changes = _arrays(table, rows, [key, *names])
+    statement = (
+        update(table)
+        .where(table.c[key] == changes.c[key])
+        .values({name: _cast(table, name, changes.c[name]) for name in names} | dict(same or {}))
+    )
+    conn.execute(statement)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (mappings with the same names) in one statement."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(table), list(rows))
+        return
+    names = list(rows[0])
+    changes = _arrays(table, rows, names)
+    picked = select(*(_cast(table, name, changes.c[name]) for name in names))
+    conn.execute(insert(table).from_select(names, picked))
+
+
+def _renamed(row: Mapping[str, Any], key: str) -> dict[str, Any]:
+    return {("row_key" if name == key else f"new_{name}"): value for name, value in row.items()}
+
+
+def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], names: list[str]) -> Any:
+    """``unnest`` of one array per column: the rows as a table named ``changes``."""
+    kinds = {name: _element_type(table.c[name].type) for name in names}
+    return (
+        func.unnest(
+            *(
+                bindparam(f"rows_{name}", _column(table, rows, name), type_=ARRAY(kind))
+                for name, kind in kinds.items()
+            )
+        )
+        .table_valued(*(column(name, kinds[name]) for name in names))
+        .render_derived(name="changes")
+    )
+
+
+def _element_type(kind: TypeEngine[Any]) -> TypeEngine[Any]:
+    # JSON travels as text: in an array, a JSON list would be taken for a nested array.
+    return Text() if isinstance(kind, JSON) else kind
+
+
+def _column(table: Table, rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+    values = [row[name] for row in rows]
+    return [json.dumps(v) for v in values] if isinstance(table.c[name].type, JSON) else values
+
+
+def _cast(table: Table, name: str, value: ColumnClause[Any]) -> ColumnElement[Any]:
+    if isinstance(table.c[name].type, JSON):
+        return value.cast(JSONB)
+    return value
