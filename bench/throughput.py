@@ -1,8 +1,9 @@
-"""Execution speed: how fast the embedded worker drains no-op inputs with 1, 2 and 4 slots,
+"""Execution speed: how fast 1, 2 and 4 worker processes of one slot each (as many embedded
+workers sharing the database) drain no-op inputs, and one worker process with 1, 2 and 4 slots;
 how long one 10 000-input job takes, and how long one job takes from submit to COMPLETED with
 an idle worker. Prints one Markdown table.
 
-The worker's process has run inputs before each measurement, as a serving worker has: its fork
+Each worker process has run an input before the clock starts, as a serving worker has: its fork
 server (which imports jobline once for every model process) is up. That start is paid once per
 worker process, ~0.5-1 s; it is measured alone as "cold start" (the first input of a fresh
 process, from submit to COMPLETED). Each measurement still starts its own model processes.
@@ -10,28 +11,39 @@ process, from submit to COMPLETED). Each measurement still starts its own model 
 Compare: Celery with RabbitMQ drains ~1,100 no-op tasks/s with two workers and takes ~3.4 ms
 from submit to result on this machine.
 
-    python -m bench.throughput [--inputs 1000] [--slots 1,2,4] [--big 10000] [--rounds 50]
-                               [--repeat 1] [--database sqlite|postgres|both]
+    python -m bench.throughput [--inputs 1000] [--processes 1,2,4] [--slots 1,2,4]
+                               [--big 10000] [--rounds 50] [--repeat 1]
+                               [--database sqlite|postgres|both]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from sqlalchemy import func, select
 
 from bench.common import fresh_store, member, postgres_available
 from jobline.core import jobs
 from jobline.core.jobs import Submission
-from jobline.domain.history import HistoryQuery
-from jobline.domain.records import Principal
 from jobline.domain.status import JobStatus
+from jobline.domain.work import Claim
 from jobline.store import Store
+from jobline.store.tables import inputs
+from jobline.store.tables import jobs as jobs_table
 from jobline.worker.loop import Worker
+from jobline.worker.runner import Runner
 from jobline.worker.source import LocalWorkSource
 
-POLL_SECONDS = 0.0002  # how often the latency probe reads the job, leaving the GIL meanwhile
+DRAIN_POLL_SECONDS = 0.1  # how often a drain is checked for its end
 
 
 def cold_start(database: str) -> float:
@@ -42,10 +54,9 @@ def cold_start(database: str) -> float:
         worker = Worker(LocalWorkSource(store), slots=1, name="bench-cold")
         worker.start()
         try:
-            began = time.perf_counter()
+            began = datetime.now(UTC)
             job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
-            _wait_completed(store, caller, job.id, POLL_SECONDS)
-            return time.perf_counter() - began
+            return (_finished(store, job.id) - began).total_seconds()
         finally:
             worker.stop()
 
@@ -58,20 +69,78 @@ def drain_rate(store: Store, inputs: int, slots: int, per_job: int) -> float:
         parts = {str(i): {"input": b"x"} for i in range(count)}
         jobs.submit(store, caller, Submission("echo", parts))
     worker = Worker(LocalWorkSource(store), slots=slots, name=f"bench-{slots}")
-    began = time.perf_counter()
+    began = datetime.now(UTC)
     worker.start()
     try:
-        while jobs.history(store, caller, _pending_query()).jobs:
-            time.sleep(0.01)
-        return inputs / (time.perf_counter() - began)
+        return inputs / _drained_after(store, began)
     finally:
         worker.stop()
 
 
-def _pending_query() -> HistoryQuery:
-    return HistoryQuery(
-        statuses=frozenset({JobStatus.SUBMITTED, JobStatus.IN_PROGRESS}), per_page=1
-    )
+def drain_rate_processes(store: Store, inputs: int, processes: int) -> float:
+    """Inputs per second that ``processes`` worker processes of one slot each finish, queue
+    pre-filled: as many ``jobline serve`` nodes (or embedded workers) sharing the database."""
+    caller = member(store, f"drain-processes{processes}")
+    for _ in range(inputs):
+        jobs.submit(store, caller, Submission("echo", {"input": {"input": b"x"}}))
+    with worker_processes(store, processes, slots=1):
+        began = datetime.now(UTC)
+        return inputs / _drained_after(store, began)
+
+
+@contextmanager
+def worker_processes(store: Store, processes: int, slots: int) -> Iterator[None]:
+    """``processes`` worker processes on ``store``'s database, each warm (see the module's
+    text) before they start to claim, all at once on entering; stopped on leaving."""
+    context = multiprocessing.get_context("spawn")
+    ready = [context.Event() for _ in range(processes)]
+    go, done = context.Event(), context.Event()
+    url = store.engine.url.render_as_string(hide_password=False)
+    workers = [
+        context.Process(target=_serve, args=(url, store.blobs.root, slots, flag, go, done))
+        for flag in ready
+    ]
+    for process in workers:
+        process.start()
+    try:
+        for flag in ready:
+            flag.wait()
+        go.set()
+        yield
+    finally:
+        done.set()
+        for process in workers:
+            process.join()
+
+
+def _serve(url: str, blobs: Path, slots: int, ready: Event, go: Event, done: Event) -> None:
+    """A worker process: warm (its fork server and one model process up), then it serves."""
+    store = Store.open(url, blobs)
+    _, version = jobs.resolve_model(store, "echo", None)
+    warm = Claim(0, 0, "", "", "echo", version.version, version.entry_point, {}, {}, 1, "", 60)
+    runner = Runner()
+    runner.run(warm, {"input": b"x"})
+    runner.close()
+    ready.set()
+    go.wait()
+    worker = Worker(LocalWorkSource(store), slots=slots)
+    worker.start()
+    done.wait()
+    worker.stop()
+    store.close()
+
+
+def _drained_after(store: Store, began: datetime) -> float:
+    """Seconds from ``began`` until the last queued input ended, once none is left. The
+    clock is the inputs' own end times, so a slow poll (which leaves the cores to the worker)
+    costs no precision."""
+    left = select(func.count()).where(inputs.c.status.in_(["QUEUED", "RUNNING"]))
+    while True:
+        with store.read() as conn:
+            if not conn.execute(left).scalar_one():
+                last: datetime = conn.execute(select(func.max(inputs.c.finished_at))).scalar_one()
+                return (last - began).total_seconds()
+        time.sleep(DRAIN_POLL_SECONDS)
 
 
 def big_job(store: Store, inputs: int, slots: int) -> tuple[float, float]:
@@ -80,36 +149,46 @@ def big_job(store: Store, inputs: int, slots: int) -> tuple[float, float]:
     worker = Worker(LocalWorkSource(store), slots=slots, name="bench-big")
     worker.start()
     try:
-        began = time.perf_counter()
         parts = {str(i): {"input": b"x"} for i in range(inputs)}
+        began = datetime.now(UTC)
         job = jobs.submit(store, caller, Submission("echo", parts), max_inputs=inputs)
-        submitted = time.perf_counter()
-        _wait_completed(store, caller, job.id, 0.005)
-        return submitted - began, time.perf_counter() - began
+        submitted = (datetime.now(UTC) - began).total_seconds()
+        finished = _finished(store, job.id, DRAIN_POLL_SECONDS)
+        return submitted, (finished - began).total_seconds()
     finally:
         worker.stop()
 
 
 def latency(store: Store, rounds: int, slots: int) -> list[float]:
-    """Seconds from submit to the job's COMPLETED status, one job at a time, worker idle."""
+    """Seconds from the call to submit to the job's COMPLETED status, one job at a time,
+    worker idle (embedded, as ``jobline serve`` runs it). The end is the job's own finished
+    time (its completing transaction commits right after), so the probe can poll gently,
+    with one small query, and leave the cores to the system it measures."""
     caller = member(store, "latency")
     worker = Worker(LocalWorkSource(store), slots=slots, name="bench-latency")
     worker.start()
     samples = []
     try:
-        for _ in range(rounds + 3):  # the first few start the child processes: not counted
+        for _ in range(rounds + 3):  # the first few start the model processes: not counted
             time.sleep(0.005)  # let the worker go idle, as it would be between real submissions
-            began = time.perf_counter()
+            began = datetime.now(UTC)
             job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
-            _wait_completed(store, caller, job.id, POLL_SECONDS)
-            samples.append(time.perf_counter() - began)
+            samples.append((_finished(store, job.id) - began).total_seconds())
     finally:
         worker.stop()
     return samples[3:]
 
 
-def _wait_completed(store: Store, caller: Principal, job_id: int, poll: float) -> None:
-    while jobs.get(store, caller, job_id).status is not JobStatus.COMPLETED:
+def _finished(store: Store, job_id: int, poll: float = 0.002) -> datetime:
+    """The job's finished time, once it has COMPLETED."""
+    done = select(jobs_table.c.finished_at).where(
+        jobs_table.c.id == job_id, jobs_table.c.status == JobStatus.COMPLETED.value
+    )
+    while True:
+        with store.read() as conn:
+            finished: datetime | None = conn.execute(done).scalar_one_or_none()
+        if finished is not None:
+            return finished
         time.sleep(poll)
 
 
@@ -119,23 +198,31 @@ class Row:
 
     database: str
     rates: dict[int, float] = field(default_factory=dict)  # slots -> inputs/s
+    process_rates: dict[int, float] = field(default_factory=dict)  # processes -> inputs/s
     big_submit: float = float("inf")  # seconds
     big_total: float = float("inf")
     latency: list[float] = field(default_factory=list)  # seconds, the run with the best p50
 
-    def cells(self, slot_counts: list[int]) -> list[str]:
+    def cells(self) -> list[str]:
         cuts = statistics.quantiles(self.latency, n=100, method="inclusive")
         return [
             self.database,
-            *(f"{self.rates[slots]:,.0f}" for slots in slot_counts),
+            " / ".join(f"{rate:,.0f}" for rate in self.process_rates.values()),
+            " / ".join(f"{rate:,.0f}" for rate in self.rates.values()),
             f"{self.big_total:.1f} s (submit {self.big_submit:.1f} s)",
             f"{cuts[49] * 1000:.1f} / {cuts[94] * 1000:.1f} ms",
         ]
 
 
-def measure(database: str, args: argparse.Namespace, slot_counts: list[int]) -> Row:
+def measure(
+    database: str, args: argparse.Namespace, slot_counts: list[int], process_counts: list[int]
+) -> Row:
     row = Row(database)
     for _ in range(args.repeat):
+        for processes in process_counts:
+            with fresh_store(database) as store:
+                rate = drain_rate_processes(store, args.inputs, processes)
+            row.process_rates[processes] = max(rate, row.process_rates.get(processes, 0.0))
         for slots in slot_counts:
             with fresh_store(database) as store:
                 rate = drain_rate(store, args.inputs, slots, args.per_job)
@@ -155,13 +242,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--inputs", type=int, default=1000, help="inputs per drain")
     parser.add_argument("--per-job", type=int, default=1, help="inputs per job while draining")
-    parser.add_argument("--slots", default="1,2,4", help="slot counts to drain with")
+    parser.add_argument("--processes", default="1,2,4", help="worker processes to drain with")
+    parser.add_argument("--slots", default="1,2,4", help="slots of one worker to drain with")
     parser.add_argument("--big", type=int, default=10_000, help="inputs of the one big job")
     parser.add_argument("--rounds", type=int, default=50, help="latency samples")
     parser.add_argument("--repeat", type=int, default=1, help="runs; the best of each is kept")
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     args = parser.parse_args()
     slot_counts = [int(s) for s in args.slots.split(",")]
+    process_counts = [int(p) for p in args.processes.split(",")]
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     cold = cold_start(databases[0])  # the fork server then stays up for what follows
     rows = []
@@ -169,17 +258,18 @@ def main() -> None:
         if database == "postgres" and not postgres_available():
             print("postgres: unreachable, skipped")
             continue
-        rows.append(measure(database, args, slot_counts))
+        rows.append(measure(database, args, slot_counts, process_counts))
     header = [
         "database",
-        *(f"inputs/s, {n} slot{'s' if n > 1 else ''}" for n in slot_counts),
+        f"inputs/s, {' / '.join(map(str, process_counts))} worker processes of 1 slot",
+        f"inputs/s, 1 worker process of {' / '.join(map(str, slot_counts))} slots",
         f"one {args.big:,}-input job",
         "submit -> completed p50 / p95",
     ]
     print(f"| {' | '.join(header)} |")
     print(f"|{'---|' * len(header)}")
     for row in rows:
-        print(f"| {' | '.join(row.cells(slot_counts))} |")
+        print(f"| {' | '.join(row.cells())} |")
     print(
         f"\n(echo model; drains of {args.inputs} inputs, {args.per_job} per job; "
         f"{args.rounds} latency samples with 2 slots; best of {args.repeat}; worker process "
