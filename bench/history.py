@@ -387,7 +387,7 @@ def export_report(store: Store, who: Callers) -> None:
     params = year_params()
 
     def lines(limit: int | None = None) -> Iterator[str]:
-        found = reports.export(store, member, parse_history(params))
+        found = reports.export_rows(store, member, parse_history(params))
         for count, line in enumerate(ndjson_lines(found)):
             if count == limit:
                 return

@@ -7,6 +7,7 @@ export must never disagree with the history a user can page through.
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -20,10 +21,14 @@ from fastapi import FastAPI
 
 from jobline import Client, errors
 from jobline.api.reports import EXPORT_COLUMNS
+from jobline.api.schemas import JobOut
 from jobline.cli.reports import STATS_FIGURES, stats_lines
 from jobline.core import reports
-from jobline.domain.records import Role
+from jobline.domain.history import parse_history
+from jobline.domain.records import Principal, Role
 from jobline.domain.stats import GroupBy, bucket_start, parse_stats, percentile
+from jobline.store import Store
+from jobline.store.users import get_user
 from tests.asgi import ASGITransport
 from tests.conftest import MakeClient, MakeUser
 
@@ -248,6 +253,37 @@ def test_export_walks_many_pages(
         assert len(exported) == 10
         assert exported == list(root.history(sort=sort, per_page=4))
     assert len(list(root.export("csv", user="ann"))) == 1 + 7
+
+
+def test_export_lines_are_the_history_job_json_byte_for_byte(
+    history: dict[str, Client], keys: dict[str, str], app: FastAPI, store: Store
+) -> None:
+    # Unicode, args, explain and a timeout; and unfinished jobs (no start, end or times).
+    history["ann"].submit(
+        "echo",
+        ["ünï"],
+        name="Zoë 東京 \u2028 ✓",
+        description="naïve",
+        explain=True,
+        timeout=30,
+        labels=["ça", "x"],
+        args={"k": ["v", 1, 2.5, None, True], "é": {"n": "ü"}},
+    )
+    with store.read() as conn:
+        admin = Principal(user=get_user(conn, username="root"), key_prefix=None)
+    expected = [
+        JobOut.of(job).model_dump_json() for job in reports.export(store, admin, parse_history({}))
+    ]
+    assert len(expected) == 11
+    auth = {"Authorization": f"Bearer {keys['root']}"}
+    with httpx.Client(base_url="http://testserver", transport=ASGITransport(app)) as http:
+        assert http.get("/v1/jobs/export", headers=auth).text.split("\n")[:-1] == expected
+        csv_text = http.get("/v1/jobs/export?format=csv", headers=auth).text
+    parsed = csv.DictReader(io.StringIO(csv_text, newline=""))  # U+2028 is not a line end
+    record = next(row for row in parsed if row["name"].startswith("Zoë"))
+    assert record["labels"] == "ça,x" and record["queue_seconds"] == ""
+    assert record["finished_at"] == "" and record["started_at"] == ""
+    assert record["created_at"].endswith("Z")
 
 
 def test_export_format_and_parameters_are_checked(

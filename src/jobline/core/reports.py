@@ -6,19 +6,24 @@ could not find in its history.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from jobline.core.auth import require_user_key
 from jobline.domain.cursor import Cursor
 from jobline.domain.history import HistoryQuery
-from jobline.domain.records import Job, Principal
+from jobline.domain.records import Job, JobRow, Principal
 from jobline.domain.stats import Stats, StatsQuery
 from jobline.store import Store
 from jobline.store import history as history_store
 from jobline.store import stats as stats_store
 
-EXPORT_PAGE_SIZE = 1000  # jobs per keyset page (and per read transaction) of an export
+EXPORT_PAGE_SIZE = 5000  # jobs per keyset page (and per read transaction) of an export
+
+T = TypeVar("T")
 
 
 def stats(store: Store, principal: Principal, query: StatsQuery) -> Stats:
@@ -37,7 +42,17 @@ def export(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[
     transaction open while the consumer is slow.
     """
     require_user_key(principal)
-    first = replace(
+    return _walk(store, principal, _whole(query), _job_page)
+
+
+def export_rows(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[JobRow]:
+    """The jobs of :func:`export`, as the plain rows a bulk export renders fastest."""
+    require_user_key(principal)
+    return _walk(store, principal, _whole(query), history_store.export_page)
+
+
+def _whole(query: HistoryQuery) -> HistoryQuery:
+    return replace(
         query,
         page=None,
         cursor=None,
@@ -45,14 +60,25 @@ def export(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[
         per_page=EXPORT_PAGE_SIZE,
         max_per_page=EXPORT_PAGE_SIZE,
     )
-    return _walk(store, principal, first)
 
 
-def _walk(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[Job]:
+def _job_page(
+    conn: Connection, query: HistoryQuery, principal: Principal
+) -> tuple[Sequence[Job], str | None]:
+    page = history_store.page(conn, query, principal)
+    return page.jobs, page.next_cursor
+
+
+def _walk(
+    store: Store,
+    principal: Principal,
+    query: HistoryQuery,
+    read: Callable[[Connection, HistoryQuery, Principal], tuple[Sequence[T], str | None]],
+) -> Iterator[T]:
     while True:
         with store.read() as conn:
-            page = history_store.page(conn, query, principal)
-        yield from page.jobs
-        if page.next_cursor is None:
+            found, next_cursor = read(conn, query, principal)
+        yield from found
+        if next_cursor is None:
             return
-        query = replace(query, cursor=Cursor.decode(page.next_cursor))
+        query = replace(query, cursor=Cursor.decode(next_cursor))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from jobline.domain.status import Counters, InputStatus, JobStatus
 
@@ -162,6 +162,49 @@ class Job:
     @property
     def serial(self) -> int:
         return self.id
+
+
+class JobRow(NamedTuple):
+    """A job as an export reads it: a :class:`Job`'s fields, flat, in one tuple.
+
+    An export builds millions of them, and a frozen dataclass (with its ``Counters``) per job
+    was most of its time; the wire only needs the values. ``status`` is the status's value.
+    """
+
+    id: int
+    identifier: str
+    name: str
+    description: str
+    model_identifier: str
+    model_name: str
+    model_version: str
+    account_identifier: str
+    user_identifier: str
+    username: str
+    timeout_seconds: float | None
+    status: str
+    message: str
+    total: int
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    canceled: int
+    timed_out: int
+    cpu_seconds: float
+    submission_bytes: int
+    result_bytes: int
+    key_prefix: str | None
+    explain: bool
+    args: dict[str, Any]
+    labels: list[str]
+    created_at: datetime
+    submitted_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    queue_seconds: float | None
+    elapsed_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
