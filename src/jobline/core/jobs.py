@@ -176,11 +176,13 @@ def submit(
         with store.write() as conn:
             job_store.insert_job(conn, new, actor=user.username)
             store.announce_work(conn)
+            job = job_store.get_job(conn, identifier)  # as stored, before a worker moves it
     except BaseException:
         store.blobs.delete_group(identifier)
         raise
     store.work_queued(announced=True)
-    return get(store, principal, identifier)
+    assert job is not None
+    return job
 
 
 def _stored_inputs(

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from jobline.errors import ServiceUnavailable
 from jobline.store import notify
 from jobline.store.blobs import BlobStore
-from jobline.store.engine import allow_generic_plans, make_engine
+from jobline.store.engine import make_engine
 
 
 class Store:
@@ -24,8 +24,11 @@ class Store:
     process sharing the database (LISTEN/NOTIFY).
     """
 
-    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
+    def __init__(self, engine: Engine, blobs: BlobStore, work_engine: Engine | None = None) -> None:
         self.engine = engine
+        # The queue's transactions (``write(plan_once=True)``): on PostgreSQL an engine whose
+        # statements are planned once (see ``make_engine``); otherwise the same engine.
+        self._work_engine = work_engine or engine
         self.blobs = blobs
         self._work_listeners: list[Callable[[], None]] = []
         self._listener: notify.Listener | None = None
@@ -60,7 +63,11 @@ class Store:
 
     @classmethod
     def open(cls, database_url: str, blob_dir: Path) -> Store:
-        return cls(make_engine(database_url), BlobStore(blob_dir))
+        engine = make_engine(database_url)
+        work_engine = None
+        if engine.dialect.name == "postgresql":
+            work_engine = make_engine(database_url, generic_plans=True)
+        return cls(engine, BlobStore(blob_dir), work_engine)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -71,12 +78,11 @@ class Store:
     @contextmanager
     def write(self, *, plan_once: bool = False) -> Iterator[Connection]:
         """A write transaction; on SQLite it holds the write lock from its first statement.
-        ``plan_once``: its statements may use generic plans (see :func:`allow_generic_plans`)."""
-        with _translated(), self.engine.connect() as conn:
+        ``plan_once``: the queue's statements, planned once on PostgreSQL (see ``make_engine``)."""
+        engine = self._work_engine if plan_once else self.engine
+        with _translated(), engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                if plan_once:
-                    allow_generic_plans(conn)
                 yield conn
 
     def close(self) -> None:
@@ -84,6 +90,7 @@ class Store:
             self._listener.close()
             self._listener = None
         self.engine.dispose()
+        self._work_engine.dispose()
 
 
 @contextmanager

@@ -21,8 +21,18 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, generic_plans: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    PostgreSQL: statements are prepared (psycopg's default: from their fifth run on a
+    connection), which saves parsing each one, and each row of an executemany. Without
+    ``generic_plans`` they are still planned for the values they carry, every time: a history
+    query's best plan depends on whose jobs it reads (a generic plan assumes an average user,
+    and a heavy user's page then takes 10x longer). With it, PostgreSQL plans a statement once
+    where a generic plan is as good: for the queue's statements, whose best plan is the same
+    for any values, planning costs more than running them. Short OLTP queries never gain from
+    JIT compilation, which can cost more than they do.
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -33,24 +43,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # Statements are prepared (psycopg's default: from their fifth run on a connection), which
-    # saves parsing each one, and each row of an executemany. History queries must still be
-    # planned for the values they carry (a generic plan assumes an average user, and a heavy
-    # user's page then takes 10x longer): force_custom_plan. The worker's transactions, whose
-    # plans never depend on their values, are planned once (``allow_generic_plans``). Short
-    # OLTP queries never gain from JIT compilation, which can cost more than they do.
-    connect_args = {"options": "-c jit=off -c plan_cache_mode=force_custom_plan"}
+    plans = "" if generic_plans else " -c plan_cache_mode=force_custom_plan"
+    connect_args = {"options": "-c jit=off" + plans}
     engine = create_engine(url, connect_args=connect_args, **kwargs)
     event.listen(engine, "checkout", _postgres_alive)
     return engine
-
-
-def allow_generic_plans(conn: Connection) -> None:
-    """Let PostgreSQL plan this transaction's prepared statements once, with a generic plan,
-    where that plan is as good: for the queue's statements, whose best plan is the same for
-    any values, planning costs more than running them."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = auto")
 
 
 def _postgres_alive(dbapi_conn: Any, _record: object, _proxy: object) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from itertools import zip_longest
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, func, select, update
 
 from jobline.domain.records import OutputFile
 from jobline.domain.status import InputStatus, JobStatus
@@ -15,7 +15,7 @@ from jobline.domain.work import Claim, Outcome
 from jobline.store.bulk import among, update_rows
 from jobline.store.jobs import now
 from jobline.store.progress import JobDelta, apply_moves
-from jobline.store.tables import inputs, jobs, model_versions, models
+from jobline.store.tables import inputs, jobs, model_versions
 
 RUNNABLE = (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)
 
@@ -176,50 +176,54 @@ def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
     return apply_moves(conn, deltas, actor="lease expiry", reason="a worker's lease expired")
 
 
+# What a claim hands out of an input, its job and its model version; the job's own timeout
+# wins over the version's.
+_CLAIMED = (
+    inputs.c.id,
+    inputs.c.job_id,
+    inputs.c.source,
+    inputs.c.parts,
+    inputs.c.attempts,
+    inputs.c.lease_owner,
+    jobs.c.identifier,
+    jobs.c.model_identifier,
+    jobs.c.model_version,
+    jobs.c.args,
+    jobs.c.timeout_seconds.label("job_timeout"),
+    model_versions.c.entry_point,
+    model_versions.c.timeout_seconds,
+)
+_OF_ITS_VERSION = (
+    jobs.c.id == inputs.c.job_id,
+    model_versions.c.model_id == jobs.c.model_id,
+    model_versions.c.version == jobs.c.model_version,
+)
+
+
 def _claims(conn: Connection, input_ids: list[int]) -> list[Claim]:
-    rows = conn.execute(
-        select(
-            inputs.c.id,
-            inputs.c.job_id,
-            inputs.c.source,
-            inputs.c.parts,
-            inputs.c.attempts,
-            inputs.c.lease_owner,
-            jobs.c.identifier,
-            jobs.c.model_identifier,
-            jobs.c.model_version,
-            jobs.c.args,
-            jobs.c.timeout_seconds.label("job_timeout"),
-            model_versions.c.entry_point,
-            model_versions.c.timeout_seconds,
-        )
-        .join(jobs, jobs.c.id == inputs.c.job_id)
-        .join(models, models.c.id == jobs.c.model_id)
-        .join(
-            model_versions,
-            (model_versions.c.model_id == models.c.id)
-            & (model_versions.c.version == jobs.c.model_version),
-        )
-        .where(among(conn, inputs.c.id, input_ids))
+    held: Select[Any] = (
+        select(*_CLAIMED)
+        .where(among(conn, inputs.c.id, input_ids), *_OF_ITS_VERSION)
         .order_by(inputs.c.id)
     )
-    return [
-        Claim(
-            input_id=row.id,
-            job_id=row.job_id,
-            job_identifier=row.identifier,
-            source=row.source,
-            model_identifier=row.model_identifier,
-            model_version=row.model_version,
-            entry_point=row.entry_point,
-            parts=dict(row.parts),
-            args=dict(row.args),
-            attempt=row.attempts,
-            lease_owner=row.lease_owner,
-            timeout_seconds=row.job_timeout or row.timeout_seconds,
-        )
-        for row in rows
-    ]
+    return [_claim(row) for row in conn.execute(held)]
+
+
+def _claim(row: Row[Any]) -> Claim:
+    return Claim(
+        input_id=row.id,
+        job_id=row.job_id,
+        job_identifier=row.identifier,
+        source=row.source,
+        model_identifier=row.model_identifier,
+        model_version=row.model_version,
+        entry_point=row.entry_point,
+        parts=dict(row.parts),
+        args=dict(row.args),
+        attempt=row.attempts,
+        lease_owner=row.lease_owner,
+        timeout_seconds=row.job_timeout or row.timeout_seconds,
+    )
 
 
 def complete(
