@@ -30,7 +30,7 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: $(STAMP)  ## performance numbers (see bench/README.md)
+bench: $(STAMP)  ## performance numbers (recorded in bench/RESULTS.md)
 	$(BIN)/python -m bench.throughput
 	$(BIN)/python -m bench.history --jobs 200000
 
