@@ -34,10 +34,10 @@ from sqlalchemy import func, select
 from bench.common import fresh_store, member, postgres_available
 from jobline.core import jobs
 from jobline.core.jobs import Submission
-from jobline.domain.status import JobStatus
+from jobline.domain.status import InputStatus, JobStatus
 from jobline.domain.work import Claim
 from jobline.store import Store
-from jobline.store.tables import inputs
+from jobline.store.tables import inputs as inputs_table
 from jobline.store.tables import jobs as jobs_table
 from jobline.worker.loop import Worker
 from jobline.worker.runner import Runner
@@ -134,11 +134,13 @@ def _drained_after(store: Store, began: datetime) -> float:
     """Seconds from ``began`` until the last queued input ended, once none is left. The
     clock is the inputs' own end times, so a slow poll (which leaves the cores to the worker)
     costs no precision."""
-    left = select(func.count()).where(inputs.c.status.in_(["QUEUED", "RUNNING"]))
+    running = (InputStatus.QUEUED.value, InputStatus.RUNNING.value)
+    left = select(func.count()).where(inputs_table.c.status.in_(running))
+    ended = select(func.max(inputs_table.c.finished_at))
     while True:
         with store.read() as conn:
             if not conn.execute(left).scalar_one():
-                last: datetime = conn.execute(select(func.max(inputs.c.finished_at))).scalar_one()
+                last: datetime = conn.execute(ended).scalar_one()
                 return (last - began).total_seconds()
         time.sleep(DRAIN_POLL_SECONDS)
 

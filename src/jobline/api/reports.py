@@ -25,7 +25,7 @@ from jobline.domain.history import ORDER_PARAMS, PAGE_PARAMS, parse_history
 from jobline.domain.ordering import invalid_query
 from jobline.domain.records import JobRow, Principal
 from jobline.domain.stats import Stats, parse_stats
-from jobline.domain.status import TERMINATED
+from jobline.domain.status import JobStatus
 
 router = APIRouter(prefix="/v1")
 Caller = Annotated[Principal, Depends(principal)]
@@ -161,7 +161,7 @@ def job_object(row: JobRow) -> dict[str, Any]:
         "labels": row.labels,
         "args": row.args,
         "status": row.status,
-        "category": "TERMINATED" if row.status in TERMINATED else "PENDING",
+        "category": JobStatus(row.status).category,
         "message": row.message,
         "counts": {
             "total": row.total,

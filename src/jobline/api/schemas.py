@@ -9,7 +9,6 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from jobline.domain.records import Event, Input, Job, JobResult, Model, ModelVersion, Page
-from jobline.domain.status import TERMINATED
 
 
 class ModelRef(BaseModel):
@@ -77,7 +76,7 @@ class JobOut(BaseModel):
             labels=list(job.labels),
             args=job.args,
             status=job.status.value,
-            category="TERMINATED" if job.status in TERMINATED else "PENDING",
+            category=job.status.category,
             message=job.message,
             counts=Counts(
                 total=c.total,

@@ -26,6 +26,11 @@ class JobStatus(StrEnum):
     def terminal(self) -> bool:
         return self in TERMINATED
 
+    @property
+    def category(self) -> str:
+        """The job's status category: TERMINATED or PENDING."""
+        return "TERMINATED" if self.terminal else "PENDING"
+
 
 class InputStatus(StrEnum):
     QUEUED = "QUEUED"
