@@ -16,8 +16,10 @@ from sqlalchemy import Connection, event, func, select, text
 from jobline.domain.conditions import CountCondition
 from jobline.domain.history import Cursor, HistoryQuery, SortField, TimeField
 from jobline.domain.records import Principal, Role
+from jobline.domain.stats import parse_stats
 from jobline.domain.status import JobStatus
 from jobline.store import Store
+from jobline.store import stats as stats_store
 from jobline.store import users as user_store
 from jobline.store.history import SORT_COLUMNS, conditions, page_statement
 from jobline.store.jobs import visible_to
@@ -253,3 +255,48 @@ def test_a_list_of_job_ids_of_a_large_scope_reads_only_those_jobs(store: Store) 
             plan = _sqlite_plan(conn, statement)
             assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
             assert not any("ix_jobs_user_id" in step for step in plan), plan
+
+
+@pytest.mark.parametrize("group_by", ["status", "month", "model"])
+def test_a_members_stats_over_a_window_read_only_the_user_index(
+    skewed: Store, group_by: str
+) -> None:
+    """PostgreSQL: the user index carries what stats read (an index-only scan, no row read);
+    SQLite: the user index narrows the rows read."""
+    with skewed.read() as conn:
+        user = user_store.get_user(conn, user_id=_members_by_jobs(conn)[-1][0])
+        principal = Principal(user=user, key_prefix=None)
+        query = parse_stats({"start": "2020-01-01", "group_by": group_by})
+        statements: list[tuple[str, Any]] = []
+
+        def seen(*args: Any) -> None:
+            statements.append((args[2], args[3]))
+
+        event.listen(conn, "before_cursor_execute", seen)
+        try:
+            figures = stats_store.stats(conn, query, principal)
+        finally:
+            event.remove(conn, "before_cursor_execute", seen)
+        assert sum(group.jobs for group in figures.groups) > 0
+        grouped = next(s for s in statements if "GROUP BY" in s[0])
+        postgres = conn.dialect.name == "postgresql"
+        prefix = "EXPLAIN (FORMAT JSON) " if postgres else "EXPLAIN QUERY PLAN "
+        if postgres:
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = conn.exec_driver_sql(prefix + grouped[0], grouped[1]).all()
+        if postgres:
+            scans = _scans(rows[0][0][0]["Plan"])
+            assert scans == [("Index Only Scan", "ix_jobs_user_id_submitted_at_id")], scans
+        else:
+            plan = [str(row[-1]) for row in rows]
+            assert any("USING INDEX ix_jobs_user_id_submitted_at_id" in s for s in plan), plan
+
+
+def _scans(node: dict[str, Any]) -> list[tuple[str, str]]:
+    """(node type, index) of every scan of jobs in a PostgreSQL plan."""
+    found = []
+    if node.get("Relation Name") == "jobs":
+        found.append((node["Node Type"], node.get("Index Name", "")))
+    for child in node.get("Plans", []):
+        found += _scans(child)
+    return found
