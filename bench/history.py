@@ -74,7 +74,7 @@ class Shape:
     """One history request: who asks, with which parameters, and the p95 it should meet."""
 
     name: str
-    who: str  # member, manager or admin
+    who: str  # member (the busiest), typical (the median member), manager or admin
     params: dict[str, str] = field(default_factory=dict)
     target_ms: float | None = None
     server: list[float] = field(default_factory=list)
@@ -129,7 +129,8 @@ def _seed(store: Store, count: int) -> None:
 
 @dataclass(frozen=True)
 class Callers:
-    """The principals and access-key tokens of a heavy member, its manager and an admin."""
+    """The principals and access-key tokens of the busiest member, its manager, an admin,
+    and a typical member (the median by jobs: the stats are also measured for one)."""
 
     principals: dict[str, Principal]
     tokens: dict[str, str]
@@ -138,15 +139,19 @@ class Callers:
 
 def callers(store: Store) -> Callers:
     with store.read() as conn:
-        busiest = conn.execute(
-            select(jobs_table.c.user_id)
-            .join(users, users.c.id == jobs_table.c.user_id)
-            .where(users.c.role == Role.MEMBER.value)
-            .group_by(jobs_table.c.user_id)
-            .order_by(func.count().desc())
-            .limit(1)
-        ).scalar_one()
-        member = user_store.get_user(conn, user_id=busiest)
+        by_jobs = (
+            conn.execute(
+                select(jobs_table.c.user_id)
+                .join(users, users.c.id == jobs_table.c.user_id)
+                .where(users.c.role == Role.MEMBER.value)
+                .group_by(jobs_table.c.user_id)
+                .order_by(func.count().desc(), jobs_table.c.user_id)
+            )
+            .scalars()
+            .all()
+        )
+        member = user_store.get_user(conn, user_id=by_jobs[0])  # the busiest
+        typical = user_store.get_user(conn, user_id=by_jobs[len(by_jobs) // 2])  # the median
         manager = next(
             u for u in user_store.list_users(conn, member.account_id) if u.role is Role.MANAGER
         )
@@ -157,7 +162,12 @@ def callers(store: Store) -> Callers:
             admin = user_store.get_user(conn, email="bench-admin@bench.local")
     tokens = {
         who: auth.create_key(store, user, description="bench").token
-        for who, user in (("member", member), ("manager", manager), ("admin", admin))
+        for who, user in (
+            ("member", member),
+            ("typical", typical),
+            ("manager", manager),
+            ("admin", admin),
+        )
     }
     principals = {who: auth.authenticate_key(store, token) for who, token in tokens.items()}
     return Callers(principals, tokens, member)
@@ -343,34 +353,35 @@ def explain(store: Store, shape: Shape, principal: Principal) -> None:
 
 
 def year_params() -> dict[str, str]:
-    """The member's last year: the window of the stats and the export."""
+    """The last year: the window of the stats and the export."""
     return {"start": (datetime.now(UTC) - timedelta(days=365)).date().isoformat()}
 
 
 def stats_shapes(store: Store, who: Callers, runs: int) -> list[Shape]:
-    """Stats over the member's last year, per status and per month, server-side and HTTP."""
+    """Stats over the last year of the busiest member and of a typical one, per status and per
+    month, server-side and HTTP."""
     found = [
-        Shape(
-            "member: stats of a year by status", "member", year_params() | {"group_by": "status"}
-        ),
-        Shape("member: stats of a year by month", "member", year_params() | {"group_by": "month"}),
+        Shape(f"{caller}: stats of a year by {group}", caller, year_params() | {"group_by": group})
+        for caller in ("member", "typical")
+        for group in ("status", "month")
     ]
     for shape in found:
         shape.target_ms = STATS_TARGET_MS
 
-        def call(s: Shape = shape, p: Principal = who.principals["member"]) -> int:
-            return len(reports.stats(store, p, parse_stats(s.params)).groups)
+        def call(s: Shape = shape) -> int:
+            return len(reports.stats(store, who.principals[s.who], parse_stats(s.params)).groups)
 
         shape.rows = measure(call, shape.server, runs)
-    with serving(store) as base, _client(base, who.tokens["member"]) as client:
+    with serving(store) as base:
         for shape in found:
+            with _client(base, who.tokens[shape.who]) as client:
 
-            def get(s: Shape = shape) -> int:
-                response = client.get("/v1/jobs/stats", params=s.params)
-                response.raise_for_status()
-                return len(response.json()["groups"])
+                def get(s: Shape = shape, c: httpx.Client = client) -> int:
+                    response = c.get("/v1/jobs/stats", params=s.params)
+                    response.raise_for_status()
+                    return len(response.json()["groups"])
 
-            assert measure(get, shape.http, runs) == shape.rows, shape.name
+                assert measure(get, shape.http, runs) == shape.rows, shape.name
     return found
 
 
