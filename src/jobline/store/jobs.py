@@ -18,6 +18,7 @@ from jobline.domain.status import (
     InputStatus,
     JobStatus,
 )
+from jobline.store.bulk import insert_rows
 from jobline.store.tables import (
     NEVER,
     NO_KEY,
@@ -103,24 +104,24 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
         )
         .returning(jobs.c.id)
     ).scalar_one()
-    if new.inputs:
-        conn.execute(
-            inputs.insert(),
-            [
-                {
-                    "job_id": job_id,
-                    "source": item.source,
-                    "position": position,
-                    "status": InputStatus.QUEUED.value,
-                    "model_identifier": new.model_identifier,
-                    "parts": item.parts,
-                    "queued_at": at,
-                    "outputs": {},
-                    "files": [],
-                }
-                for position, item in enumerate(new.inputs)
-            ],
-        )
+    insert_rows(
+        conn,
+        inputs,
+        [
+            {
+                "job_id": job_id,
+                "source": item.source,
+                "position": position,
+                "status": InputStatus.QUEUED.value,
+                "model_identifier": new.model_identifier,
+                "parts": item.parts,
+                "queued_at": at,
+                "outputs": {},
+                "files": [],
+            }
+            for position, item in enumerate(new.inputs)
+        ],
+    )
     add_event(conn, job_id, actor, None, new.status, "job created", at)
     return job_id
 
