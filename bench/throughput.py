@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import queue
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from bench.common import fresh_store, member, postgres_available
 from jobline.core import jobs
 from jobline.core.jobs import Submission
 from jobline.domain.status import InputStatus, JobStatus
-from jobline.domain.work import Claim
+from jobline.domain.work import Claim, Outcome
 from jobline.store import Store
 from jobline.store.tables import inputs as inputs_table
 from jobline.store.tables import jobs as jobs_table
@@ -162,23 +163,42 @@ def big_job(store: Store, inputs: int, slots: int) -> tuple[float, float]:
 
 
 def latency(store: Store, rounds: int, slots: int) -> list[float]:
-    """Seconds from the call to submit to the job's COMPLETED status, one job at a time,
-    worker idle (embedded, as ``jobline serve`` runs it). The end is the job's own finished
-    time (its completing transaction commits right after), so the probe can poll gently,
-    with one small query, and leave the cores to the system it measures."""
+    """Seconds from the call to submit until the transaction that completed the job has
+    committed, one job at a time, worker idle (embedded, as ``jobline serve`` runs it). The
+    worker's source tells when; nothing polls the database meanwhile, which would take CPU
+    and the interpreter lock from the system measured."""
     caller = member(store, "latency")
-    worker = Worker(LocalWorkSource(store), slots=slots, name="bench-latency")
+    source = _ReportingSource(store)
+    worker = Worker(source, slots=slots, name="bench-latency")
     worker.start()
     samples = []
     try:
         for _ in range(rounds + 3):  # the first few start the model processes: not counted
             time.sleep(0.005)  # let the worker go idle, as it would be between real submissions
-            began = datetime.now(UTC)
+            began = time.perf_counter()
             job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
-            samples.append((_finished(store, job.id) - began).total_seconds())
+            job_id, reported = source.reported.get(timeout=60)
+            assert job_id == job.id, "one job at a time"
+            samples.append(reported - began)
+            _finished(store, job.id)  # it is COMPLETED now, not some other status
     finally:
         worker.stop()
     return samples[3:]
+
+
+class _ReportingSource(LocalWorkSource):
+    """The embedded worker's source, telling (job, when) as each report has committed."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.reported: queue.SimpleQueue[tuple[int, float]] = queue.SimpleQueue()
+
+    def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
+        accepted = super().complete(done)
+        at = time.perf_counter()
+        for claim, _ in done:
+            self.reported.put((claim.job_id, at))
+        return accepted
 
 
 def _finished(store: Store, job_id: int, poll: float = 0.002) -> datetime:
