@@ -163,7 +163,10 @@ def submit(
             key_prefix=principal.key_prefix,
             model_id=model.id,
             model_identifier=model.identifier,
+            model_name=model.name,
             model_version=version.version,
+            account_identifier=user.account_identifier,
+            user_identifier=user.identifier,
             explain=submission.explain,
             timeout_seconds=submission.timeout_seconds,
             args=submission.args,
@@ -174,14 +177,12 @@ def submit(
             job_timeout_seconds=submission.job_timeout_seconds,
         )
         with store.write() as conn:
-            job_store.insert_job(conn, new, actor=user.username)
+            job = job_store.insert_job(conn, new, actor=user.username)
             store.announce_work(conn)
-            job = job_store.get_job(conn, identifier)  # as stored, before a worker moves it
     except BaseException:
         store.blobs.delete_group(identifier)
         raise
     store.work_queued(announced=True)
-    assert job is not None
     return job
 
 

@@ -51,7 +51,10 @@ def open_job(
         key_prefix=principal.key_prefix,
         model_id=found.id,
         model_identifier=found.identifier,
+        model_name=found.name,
         model_version=chosen.version,
+        account_identifier=user.account_identifier,
+        user_identifier=user.identifier,
         explain=explain,
         timeout_seconds=timeout_seconds,
         args={},
@@ -60,8 +63,7 @@ def open_job(
         status=JobStatus.OPEN,
     )
     with store.write() as conn:
-        job_store.insert_job(conn, new, actor=user.username)
-    return jobs.get(store, principal, new.identifier)
+        return job_store.insert_job(conn, new, actor=user.username)
 
 
 def append_input(

@@ -66,8 +66,33 @@ def list_models(conn: Connection, identifier: str | None = None) -> list[Model]:
 
 
 def get_model(conn: Connection, identifier: str) -> Model | None:
-    found = list_models(conn, identifier)
-    return found[0] if found else None
+    """The model named ``identifier`` with its versions, oldest first (one query: every
+    submission asks)."""
+    rows = conn.execute(
+        select(
+            models.c.id,
+            models.c.name,
+            models.c.description,
+            models.c.identifier.label("model_identifier"),
+            *(model_versions.c[name] for name in _VERSION_COLUMNS),
+        )
+        .select_from(models.outerjoin(model_versions, model_versions.c.model_id == models.c.id))
+        .where(models.c.identifier == identifier)
+        .order_by(model_versions.c.id)
+    ).all()
+    if not rows:
+        return None
+    return Model(
+        id=rows[0].id,
+        identifier=identifier,
+        name=rows[0].name,
+        description=rows[0].description,
+        versions=tuple(_version(row) for row in rows if row.version is not None),
+    )
+
+
+# What a ModelVersion is read from, besides its model's identifier.
+_VERSION_COLUMNS = ("version", "inputs", "outputs", "timeout_seconds", "entry_point", "created_at")
 
 
 def _version(row: Row[Any]) -> ModelVersion:

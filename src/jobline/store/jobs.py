@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, String, literal, select
 
 from jobline.domain.records import Event, Input, Job, OutputFile, Principal, Role
 from jobline.domain.status import (
@@ -50,7 +50,10 @@ class NewJob:
     key_prefix: str | None
     model_id: int
     model_identifier: str
+    model_name: str
     model_version: str
+    account_identifier: str
+    user_identifier: str
     explain: bool
     timeout_seconds: float | None
     args: dict[str, Any]
@@ -69,11 +72,11 @@ def new_identifier() -> str:
     return str(uuid.uuid4())
 
 
-def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
-    """Insert a job with all its inputs, queued; returns its serial."""
+def insert_job(conn: Connection, new: NewJob, actor: str) -> Job:
+    """Insert a job with all its inputs, queued; returns it as stored."""
     at = now()
     count = len(new.inputs)
-    job_id: int = conn.execute(
+    row = conn.execute(
         jobs.insert()
         .values(
             identifier=new.identifier,
@@ -102,8 +105,15 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
             if new.job_timeout_seconds
             else None,
         )
-        .returning(jobs.c.id)
-    ).scalar_one()
+        .returning(
+            *jobs.c,
+            # What job_select() joins in, known here already.
+            literal(new.model_name, String()).label("model_name"),
+            literal(new.user_identifier, String()).label("user_identifier"),
+            literal(new.account_identifier, String()).label("account_identifier"),
+        )
+    ).one()
+    job_id: int = row.id
     insert_rows(
         conn,
         inputs,
@@ -123,7 +133,7 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> int:
         ],
     )
     add_event(conn, job_id, actor, None, new.status, "job created", at)
-    return job_id
+    return job_record(row)
 
 
 def add_event(
