@@ -21,13 +21,14 @@ class Crash(ModelCode):
 
 
 class Spawner(ModelCode):
-    """Starts a grandchild that would outlive it, writes its pid, then waits forever."""
+    """Starts a grandchild in a session of its own that would outlive it, writes its pid,
+    then waits forever."""
 
     identifier = "spawner"
     name = "Spawner"
 
     def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
-        grandchild = subprocess.Popen(["sleep", "300"])
+        grandchild = subprocess.Popen(["sleep", "300"], start_new_session=True)
         with open(parts["input"].decode(), "w") as pid_file:
             pid_file.write(str(grandchild.pid))
         while True:
@@ -73,8 +74,9 @@ class Words(ModelCode):
 
 
 class Runaway(ModelCode):
-    """Forks a child and a daemonized grandchild that sleep forever, then spins on the CPU
-    forever itself; writes every pid (and its process group) to the file its input names."""
+    """Forks a child and a daemonized grandchild (in a session of its own) that sleep forever,
+    then spins on the CPU forever itself; writes every pid (and its process group) to the file
+    its input names."""
 
     identifier = "runaway"
     name = "Runaway"
@@ -85,7 +87,8 @@ class Runaway(ModelCode):
         child = os.fork()
         if child == 0:
             if os.fork() != 0:
-                os._exit(0)  # the grandchild lives on as an orphan, still in our group
+                os._exit(0)  # the grandchild lives on as an orphan
+            os.setsid()  # and leaves our process group and session, as a daemon does
             with open(path + ".orphan", "w") as orphan:
                 orphan.write(str(os.getpid()))
             _sleep_forever()

@@ -1,11 +1,12 @@
 """The child process that runs model code: loads each model once, then serves inputs.
 
 It runs in its own process group, so killing the group at a timeout or a cancellation also
-ends whatever the model started (an EnergyPlus run, a shell). A worker that dies without
-killing it (``kill -9``) takes the group along too: a watch thread here sees the worker go
-and kills the group, since the input's lease will expire and it will run elsewhere, and must
-not go on running here at the same time. CPU time is what this process and the children it
-waited for used while the input ran, from the kernel's accounting.
+ends whatever the model started (an EnergyPlus run, a shell); what left the group (``setsid``)
+is still found below this process, a subreaper (:mod:`jobline.worker.reap`), and killed too.
+A worker that dies without killing it (``kill -9``) takes it all along too: a watch thread
+here sees the worker go and kills the tree, since the input's lease will expire and it will
+run elsewhere, and must not go on running here at the same time. CPU time is what this
+process and the children it waited for used while the input ran, from the kernel's accounting.
 
 With a memory limit, the process (and so what the model starts, which inherits it) may map at
 most that much address space: an allocation past it fails, and the input fails saying so.
@@ -24,6 +25,7 @@ from typing import Any
 
 from jobline.models.base import ModelCode, ModelError
 from jobline.models.registry import load_class
+from jobline.worker import reap
 
 Task = tuple[str, dict[str, bytes], dict[str, Any]]  # entry point, parts, args
 # ("ok", outputs, files, cpu seconds, peak KiB) or ("error", message, {}, cpu seconds, peak KiB)
@@ -36,6 +38,7 @@ MIB = 1024 * 1024
 def serve(conn: Connection, memory_limit_mib: int | None = None) -> None:
     """Answer batches of tasks from ``conn``, one reply per task, until the parent closes it."""
     os.setsid()
+    reap.become_subreaper()  # what the model starts stays below it, even if it leaves the group
     if memory_limit_mib:
         limit = memory_limit_mib * MIB
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -81,8 +84,9 @@ def _run(
 
 
 def _end_with(sentinel: int) -> None:
-    """Kill this process group, and so everything the model started, when the worker exits."""
+    """Kill everything the model started, and this process, when the worker exits."""
     wait([sentinel])
+    reap.kill_tree(os.getpid(), include_root=False)
     os.killpg(0, signal.SIGKILL)
 
 

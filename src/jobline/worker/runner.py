@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 
 from jobline.domain.status import InputStatus
 from jobline.domain.work import Claim, Outcome
-from jobline.worker import child
+from jobline.worker import child, reap
 
 WATCH_SECONDS = 0.05  # how often a running input is checked for cancellation and death
 _context = multiprocessing.get_context("forkserver")
@@ -134,6 +134,7 @@ class Runner:
         if self._process is None:
             return
         if self._process.pid is not None and self._process.is_alive():
+            reap.kill_tree(self._process.pid, include_root=False)  # also what left its group
             try:
                 os.killpg(self._process.pid, signal.SIGKILL)
             except ProcessLookupError:
