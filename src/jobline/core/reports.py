@@ -18,6 +18,7 @@ from jobline.domain.history import HistoryQuery
 from jobline.domain.records import Job, JobRow, Principal
 from jobline.domain.stats import Stats, StatsQuery
 from jobline.store import Store
+from jobline.store import export as export_store
 from jobline.store import history as history_store
 from jobline.store import stats as stats_store
 
@@ -48,7 +49,17 @@ def export(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[
 def export_rows(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[JobRow]:
     """The jobs of :func:`export`, as the plain rows a bulk export renders fastest."""
     require_user_key(principal)
-    return _walk(store, principal, _whole(query), history_store.export_page)
+    return _walk(store, principal, _whole(query), export_store.export_page)
+
+
+def export_lines(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[str] | None:
+    """The jobs of :func:`export`, each as its history job object's JSON text, written by the
+    database (:func:`jobline.store.export.job_json`); None where the database does not write
+    them (SQLite): render :func:`export_rows` there."""
+    require_user_key(principal)
+    if store.engine.dialect.name != "postgresql":
+        return None
+    return _walk(store, principal, _whole(query), export_store.export_lines)
 
 
 def _whole(query: HistoryQuery) -> HistoryQuery:
