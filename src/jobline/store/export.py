@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Numeric, Text, case, cast, func, literal_column
@@ -110,6 +111,7 @@ def _loaded(value: Any) -> Any:
     return value
 
 
+@cache  # one expression: built once, and SQLAlchemy compiles it once
 def job_json() -> ColumnElement[str]:
     """A job's history object as PostgreSQL writes it: the text that
     ``JobOut.of(job).model_dump_json()`` (and ``api.reports.job_object`` through
@@ -128,7 +130,7 @@ def job_json() -> ColumnElement[str]:
     """
     return _concat(
         _object(
-            identifier=_string(jobs.c.identifier),
+            identifier=_uuid(jobs.c.identifier),
             serial=_integer(jobs.c.id),
             name=_string(jobs.c.name),
             description=_string(jobs.c.description),
@@ -139,14 +141,13 @@ def job_json() -> ColumnElement[str]:
             ),
             account=_string(accounts.c.identifier),
             user=_string(jobs.c.username),
-            user_identifier=_string(users.c.identifier),
+            user_identifier=_uuid(users.c.identifier),
             access_key=_unless(jobs.c.key_prefix == NO_KEY, _string(jobs.c.key_prefix)),
             explain=[case((jobs.c.explain, _sql("true")), else_=_sql("false"))],
             timeout_seconds=_nullable(_float(jobs.c.timeout_seconds)),
             labels=_compact(jobs.c.labels, "[]"),
             args=_compact(jobs.c.args, "{}"),
-            status=_string(jobs.c.status),
-            category=[_category()],
+            status=[_status_and_category()],
             message=_string(jobs.c.message),
             counts=_object(
                 total=_integer(jobs.c.total),
@@ -186,6 +187,7 @@ def _object(**members: Parts) -> Parts:
 
 
 def _concat(parts: Parts) -> ColumnElement[str]:
+    """The parts as one text, joined with ``||`` (NULL if a part is: :func:`_nullable`)."""
     merged: list[ColumnElement[str]] = []
     literal = ""
     for part in parts:
@@ -213,6 +215,11 @@ def _string(column: Any) -> Parts:
     # to_json escapes as pydantic does: \" \\ \b \f \n \r \t, other controls as \u00XX,
     # everything else (non-ASCII, U+2028, DEL) as is.
     return [cast(func.to_json(column), Text)]
+
+
+def _uuid(column: Any) -> Parts:
+    """A UUID the store generated (``str(uuid.uuid4())``): nothing in it needs escaping."""
+    return ['"', column, '"']
 
 
 def _integer(column: Any) -> Parts:
@@ -266,7 +273,12 @@ def _compact(column: Any, empty: str) -> Parts:
     return [case((text == empty, _sql(empty)), else_=squeezed)]
 
 
-def _category() -> ColumnElement[str]:
-    """``JobStatus(status).category``, from the enum itself."""
-    spelled = {status.value: _sql(json.dumps(status.category)) for status in JobStatus}
-    return case(spelled, value=jobs.c.status, else_=_sql("null"))
+def _status_and_category() -> ColumnElement[str]:
+    """The status, then the ``category`` member, ``JobStatus(status).category``, both from
+    the enum itself: one CASE writes the two."""
+    both = {
+        status.value: _sql(f'{json.dumps(status.value)},"category":{json.dumps(status.category)}')
+        for status in JobStatus
+    }
+    unknown = func.format(_sql('%s,"category":null'), cast(func.to_json(jobs.c.status), Text))
+    return case(both, value=jobs.c.status, else_=unknown)
