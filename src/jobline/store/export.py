@@ -14,13 +14,25 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Numeric, Text, case, cast, func, literal_column
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Numeric,
+    Text,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 
+from jobline.domain.cursor import Cursor
 from jobline.domain.history import HistoryQuery
 from jobline.domain.ordering import TIME_SORTS
 from jobline.domain.records import JobRow, Principal
 from jobline.domain.status import JobStatus
-from jobline.store.history import conditions, page_statement
+from jobline.store.history import SORT_COLUMNS, conditions, page_statement
 from jobline.store.jobs import job_select
 from jobline.store.tables import NEVER, NO_KEY, NOT_YET, accounts, jobs, models, users, utc
 
@@ -53,32 +65,53 @@ def export_page(
     return [_job_row(row, load) for row in rows], next_cursor
 
 
+def page_end(conn: Connection, query: HistoryQuery, principal: Principal) -> Cursor | None:
+    """The cursor of the last job of the page after ``query.cursor`` when more jobs follow
+    it; None when that page is the last. A walk of the sort key's index: no job is read."""
+    where = conditions(conn, query, principal)
+    statement = page_statement(conn, query, where, select(jobs.c.id))
+    rows = conn.execute(statement.limit(2).offset(query.per_page - 1)).all()
+    if len(rows) < 2:
+        return None
+    key = utc(rows[0].sort_key) if query.sort in TIME_SORTS else rows[0].sort_key
+    return query.cursor_after(key, rows[0].id)
+
+
 def export_lines(
-    conn: Connection, query: HistoryQuery, principal: Principal
-) -> tuple[list[str], str | None]:
-    """The jobs of :func:`export_page`, each as its history job object's JSON text (one
-    NDJSON line, without its line end), written by PostgreSQL: see :func:`job_json`."""
-    rows, next_cursor = _read(conn, query, principal, (job_json(), jobs.c.id))
-    return [row[0] for row in rows], next_cursor
+    conn: Connection, query: HistoryQuery, principal: Principal, through: Cursor | None
+) -> list[str]:
+    """The jobs after ``query.cursor`` up to the one of ``through`` (a :func:`page_end`; None:
+    all that follow), in the history's order, each as its history job object's JSON text
+    (one NDJSON line, without its line end), written by PostgreSQL: see :func:`job_json`."""
+    where = conditions(conn, query, principal)
+    if through is not None:
+        position, last = tuple_(SORT_COLUMNS[query.sort], jobs.c.id), (through.key, through.serial)
+        where.append(position >= last if query.descending else position <= last)
+    columns = job_select().with_only_columns(job_json())
+    # Not limited: the page ends at ``through``, jobs that moved into it since included.
+    statement = page_statement(conn, query, where, columns).limit(None)
+    result = conn.execute(statement)
+    rows = result.cursor.fetchall()  # the DBAPI cursor: no SQLAlchemy Row, no processors
+    result.close()
+    return [row[0] for row in rows]
 
 
 def _read(
     conn: Connection, query: HistoryQuery, principal: Principal, columns: tuple[Any, ...]
 ) -> tuple[Sequence[Any], str | None]:
-    """One page of ``columns`` (the serial second, or first), as the DBAPI's tuples, each
-    with the sort key last; and the cursor after it, when more follow."""
+    """One page of ``columns`` (the serial first), as the DBAPI's tuples, each with the sort
+    key last; and the cursor after it, when more follow."""
     where = conditions(conn, query, principal)
     statement = page_statement(conn, query, where, job_select().with_only_columns(*columns))
     result = conn.execute(statement)
     rows = result.cursor.fetchall()  # the DBAPI cursor: no SQLAlchemy Row, no processors
     result.close()
-    serial = 0 if columns[0] is jobs.c.id else 1
     next_cursor = None
     if len(rows) > query.per_page:
         rows = rows[: query.per_page]
         key = rows[-1][-1]
         key = utc(key) if query.sort in TIME_SORTS else key
-        next_cursor = query.cursor_after(key, rows[-1][serial]).encode()
+        next_cursor = query.cursor_after(key, rows[-1][0]).encode()
     return rows, next_cursor
 
 
