@@ -44,8 +44,9 @@ EXPORT_COLUMNS = tuple(
     " finished_at updated_at queue_seconds elapsed_seconds cpu_seconds submission_bytes"
     " result_bytes labels".split()
 )
-# Rows per chunk handed to the server: each chunk of a sync iterator costs a thread hop.
-EXPORT_CHUNK_ROWS = 200
+# Rows per chunk handed to the server: each chunk of a sync iterator costs a thread hop, which
+# the lines PostgreSQL writes (~1 KB each, ~10 us a job) made count: 200 a chunk cost ~10%.
+EXPORT_CHUNK_ROWS = 2000
 
 
 class Percentiles(BaseModel):
