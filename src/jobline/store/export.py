@@ -151,9 +151,11 @@ def job_json() -> ColumnElement[str]:
     ``pydantic_core.to_json``) gives, key for key and byte for byte.
 
     This is the wire format's second definition, next to ``JobOut`` and ``job_object``: a
-    field added there must be added here, and ``test_export_lines_are_the_history_job_json_
-    byte_for_byte`` (tests/test_stats_export.py) ties the three together on PostgreSQL, with
-    the edge values of each kind (times without microseconds, integral floats, escapes).
+    field added there must be added here. In tests/test_stats_export.py,
+    ``test_export_lines_are_the_history_job_json_byte_for_byte`` ties the three together
+    byte for byte on PostgreSQL, and ``test_export_lines_match_the_job_json_on_edge_values``
+    does with the edge values of each kind (times without microseconds, float spellings,
+    escapes, args with ``": ,`` in their strings).
 
     Where the texts may differ, the line still parses to the same value: numbers inside
     ``args`` are written as JSONB keeps them (``2.50``, ``0.0000001``; pydantic writes the
