@@ -42,7 +42,7 @@ from sqlalchemy import create_engine, event, func, select, text
 
 from bench.common import PG_SERVER, each_database, fresh_store
 from jobline.api.app import create_app
-from jobline.api.reports import ndjson_lines
+from jobline.api.reports import ndjson_export
 from jobline.core import auth, jobs, reports
 from jobline.domain.history import parse_history
 from jobline.domain.records import Principal, Role, User
@@ -398,8 +398,7 @@ def export_report(store: Store, who: Callers) -> None:
     params = year_params()
 
     def lines(limit: int | None = None) -> Iterator[str]:
-        found = reports.export_rows(store, member, parse_history(params))
-        for count, line in enumerate(ndjson_lines(found)):
+        for count, line in enumerate(ndjson_export(store, member, parse_history(params))):
             if count == limit:
                 return
             yield line

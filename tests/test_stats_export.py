@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
 from jobline import Client, errors
 from jobline.api.reports import EXPORT_COLUMNS
@@ -28,6 +30,7 @@ from jobline.domain.history import parse_history
 from jobline.domain.records import Principal, Role
 from jobline.domain.stats import GroupBy, bucket_start, parse_stats, percentile
 from jobline.store import Store
+from jobline.store.tables import jobs
 from jobline.store.users import get_user
 from tests.asgi import ASGITransport
 from tests.conftest import MakeClient, MakeUser
@@ -284,6 +287,72 @@ def test_export_lines_are_the_history_job_json_byte_for_byte(
     assert record["labels"] == "ça,x" and record["queue_seconds"] == ""
     assert record["finished_at"] == "" and record["started_at"] == ""
     assert record["created_at"].endswith("Z")
+
+
+# An integral float above 1e16 that PostgreSQL spells with its exact digits, not the shortest.
+INEXACT_DIGITS = 1.862680848654615e16
+# Floats as the seconds columns may hold them, around the spellings that differ between
+# PostgreSQL (1, 1e-05, 1e+15, 1e-07) and pydantic (1.0, 0.00001, 1000000000000000.0, 1e-7).
+EDGE_SECONDS = (
+    *(0.0, 3.0, 0.1, 2.5, 1e-05, 1.5e-05, 9.99e-06, 1e-06, 1e-07, 1.23456e-08, 1e-4, 9.999e-05),
+    *(123456.789, 0.30000000000000004, 1e14, 99999999999999.9, 1e15, 1.5e15, 1234567890123456.8),
+    *(1.7e16, 1e16, 1e22, 5e-324, 1.7976931348623157e308, INEXACT_DIGITS),
+)
+
+
+def test_export_lines_match_the_job_json_on_edge_values(
+    make_user: MakeUser,
+    make_client: MakeClient,
+    drain: Callable[[], int],
+    store: Store,
+    app: FastAPI,
+) -> None:
+    _, key = make_user("root", role=Role.ADMIN, account="ops")
+    client = make_client(key)
+    args = {"k: v, w": ['a": ,b', {"x": [], "y": {}}, '\\ " ,:'], "": {"n": [1, [2, {}]]}, " ": " "}
+    name = 'q"uote \\back\ttab \u0001 ctl \u001f \u007f 😀 \u2028'
+    for number, _seconds in enumerate(EDGE_SECONDS):
+        client.submit("echo", ["x"], name=f"{name} {number}", args=args, labels=["a, b", '"', ""])
+    drain()
+    whole = datetime(2026, 12, 1, 3, 4, 5, tzinfo=UTC)  # no microseconds
+    with store.write() as conn:
+        serials = conn.execute(select(jobs.c.id).order_by(jobs.c.id)).scalars().all()
+        for serial, seconds in zip(serials, EDGE_SECONDS, strict=True):
+            later = whole + timedelta(
+                microseconds=serial % 3 * 120_000
+            )  # .000000, .120000, .240000
+            values = {"cpu_seconds": seconds, "queue_seconds": seconds, "elapsed_seconds": seconds}
+            times = {"created_at": whole, "submitted_at": later, "started_at": later}
+            values |= times | {
+                "finished_at": whole,
+                "updated_at": later,
+                "timeout_seconds": seconds,
+            }
+            conn.execute(update(jobs).where(jobs.c.id == serial).values(values))
+        admin = Principal(user=get_user(conn, username="root"), key_prefix=None)
+    query = parse_history({"sort": "serial", "direction": "ASC"})
+    expected = [JobOut.of(job).model_dump_json() for job in reports.export(store, admin, query)]
+    assert len(expected) == len(EDGE_SECONDS)
+    # PostgreSQL writes these lines itself; SQLite's come from job_object.
+    postgres = store.engine.dialect.name == "postgresql"
+    assert (reports.export_lines(store, admin, query) is not None) == postgres
+    with httpx.Client(base_url="http://testserver", transport=ASGITransport(app)) as http:
+        auth = {"Authorization": f"Bearer {key}"}
+        lines = http.get("/v1/jobs/export?sort=serial&direction=ASC", headers=auth).text.split(
+            "\n"
+        )[:-1]
+    mismatched = {
+        seconds
+        for line, want, seconds in zip(lines, expected, EDGE_SECONDS, strict=True)
+        if line != want
+    }
+    # PostgreSQL spells some integral floats >= 1e16 with their exact digits (the same value).
+    assert mismatched == ({INEXACT_DIGITS} if postgres else set())
+    assert [json.loads(line) for line in lines] == [json.loads(line) for line in expected]
+    first = json.loads(lines[0])
+    assert first["name"] == f"{name} 0" and first["args"] == args and first["cpu_seconds"] == 0.0
+    assert '"created_at":"2026-12-01T03:04:05Z"' in lines[0]
+    assert '"cpu_seconds":3.0,' in lines[1] and '"submitted_at":"2026-12-01T03:04:05.' in lines[1]
 
 
 def test_export_format_and_parameters_are_checked(

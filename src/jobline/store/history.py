@@ -6,7 +6,6 @@ with the serial as tie-breaker, so both offset pages and keyset cursors are stab
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -26,11 +25,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from jobline.domain.conditions import CountCondition
 from jobline.domain.history import HistoryQuery, SortField, TimeField
-from jobline.domain.ordering import TIME_SORTS
-from jobline.domain.records import JobRow, Page, Principal, Role
+from jobline.domain.records import Page, Principal, Role
 from jobline.store import plans
 from jobline.store.jobs import job_record, job_select, visible_to
-from jobline.store.tables import NEVER, NOT_YET, accounts, inputs, jobs, models, users, utc
+from jobline.store.tables import NEVER, accounts, inputs, jobs, models, users
 
 SORT_COLUMNS: dict[SortField, ColumnElement[Any]] = {
     SortField.identifier: jobs.c.identifier,
@@ -212,74 +210,6 @@ def page(conn: Connection, query: HistoryQuery, principal: Principal) -> Page:
         total_exact=exact,
         echo=query.echo(),
     )
-
-
-# The columns of a JobRow, in its order, each as the driver gives it.
-_ROW_COLUMNS = (
-    *(jobs.c.id, jobs.c.identifier, jobs.c.name, jobs.c.description, jobs.c.model_identifier),
-    *(models.c.name, jobs.c.model_version, accounts.c.identifier, users.c.identifier),
-    *(jobs.c.username, jobs.c.timeout_seconds, jobs.c.status, jobs.c.message, jobs.c.total),
-    *(jobs.c.queued, jobs.c.running, jobs.c.succeeded, jobs.c.failed, jobs.c.canceled),
-    *(jobs.c.timed_out, jobs.c.cpu_seconds, jobs.c.submission_bytes, jobs.c.result_bytes),
-    *(jobs.c.key_prefix, jobs.c.explain, jobs.c.args, jobs.c.labels, jobs.c.created_at),
-    *(jobs.c.submitted_at, jobs.c.started_at, jobs.c.finished_at, jobs.c.updated_at),
-    *(jobs.c.queue_seconds, jobs.c.elapsed_seconds),
-)
-
-
-def export_page(
-    conn: Connection, query: HistoryQuery, principal: Principal
-) -> tuple[list[JobRow], str | None]:
-    """The jobs of :func:`page` (same filters, visibility and order), as :class:`JobRow`
-    values, and the cursor of the next page, if any: what an export reads.
-
-    The rows are the driver's own tuples: a SQLAlchemy row with its columns' type processors
-    and a Job record per job were most of an export's time, so the few values stored in
-    another form (text times and JSON on SQLite, the "no key" / "not yet" marks) are turned
-    into what :func:`~jobline.store.jobs.job_record` gives here, in one pass.
-    """
-    where = conditions(conn, query, principal)
-    columns = job_select().with_only_columns(*_ROW_COLUMNS)
-    result = conn.execute(page_statement(conn, query, where, columns))
-    rows = result.cursor.fetchall()  # the DBAPI cursor: no SQLAlchemy Row, no processors
-    result.close()
-    load = json.loads if conn.dialect.name == "sqlite" else _loaded  # psycopg loads JSONB
-    next_cursor = None
-    if len(rows) > query.per_page:
-        rows = rows[: query.per_page]
-        key, serial = rows[-1][-1], rows[-1][0]
-        key = utc(key) if query.sort in TIME_SORTS else key
-        next_cursor = query.cursor_after(key, serial).encode()
-    return [_job_row(row, load) for row in rows], next_cursor
-
-
-_AS_STORED = JobRow._fields.index("key_prefix")  # the columns before it need no turning
-
-
-def _job_row(row: Any, load: Callable[[Any], Any]) -> JobRow:
-    stored = row[_AS_STORED:]
-    key, explain, args, labels, created, submitted, started, finished, updated, *rest = stored
-    queue, elapsed, _sort_key = rest
-    return JobRow._make(
-        (
-            *row[:_AS_STORED],
-            key or None,
-            bool(explain),
-            load(args),
-            load(labels),
-            utc(created),
-            utc(submitted),
-            utc(started),
-            None if (done := utc(finished)) == NEVER else done,
-            utc(updated),
-            None if queue == NOT_YET else queue,
-            None if elapsed == NOT_YET else elapsed,
-        )
-    )
-
-
-def _loaded(value: Any) -> Any:
-    return value
 
 
 def _total(
