@@ -42,33 +42,9 @@ def register(conn: Connection, name: str, description: str, version: ModelVersio
 
 
 def list_models(conn: Connection, identifier: str | None = None) -> list[Model]:
-    """Every model with its versions, oldest version first (or just the one named)."""
-    version_query = (
-        select(model_versions, models.c.identifier.label("model_identifier"))
-        .join(models, models.c.id == model_versions.c.model_id)
-        .order_by(model_versions.c.id)
-    )
-    model_query = select(models).order_by(models.c.identifier)
-    if identifier is not None:
-        version_query = version_query.where(models.c.identifier == identifier)
-        model_query = model_query.where(models.c.identifier == identifier)
-    version_rows = conn.execute(version_query).all()
-    return [
-        Model(
-            id=row.id,
-            identifier=row.identifier,
-            name=row.name,
-            description=row.description,
-            versions=tuple(_version(v) for v in version_rows if v.model_id == row.id),
-        )
-        for row in conn.execute(model_query)
-    ]
-
-
-def get_model(conn: Connection, identifier: str) -> Model | None:
-    """The model named ``identifier`` with its versions, oldest first (one query: every
-    submission asks)."""
-    rows = conn.execute(
+    """Every model with its versions, oldest version first (or just the one named), in one
+    query: every submission asks."""
+    query = (
         select(
             models.c.id,
             models.c.name,
@@ -77,22 +53,32 @@ def get_model(conn: Connection, identifier: str) -> Model | None:
             *(model_versions.c[name] for name in _VERSION_COLUMNS),
         )
         .select_from(models.outerjoin(model_versions, model_versions.c.model_id == models.c.id))
-        .where(models.c.identifier == identifier)
-        .order_by(model_versions.c.id)
-    ).all()
-    if not rows:
-        return None
-    return Model(
-        id=rows[0].id,
-        identifier=identifier,
-        name=rows[0].name,
-        description=rows[0].description,
-        versions=tuple(_version(row) for row in rows if row.version is not None),
+        .order_by(models.c.identifier, model_versions.c.id)
     )
+    if identifier is not None:
+        query = query.where(models.c.identifier == identifier)
+    rows_of: dict[int, list[Row[Any]]] = {}
+    for row in conn.execute(query):
+        rows_of.setdefault(row.id, []).append(row)
+    return [
+        Model(
+            id=rows[0].id,
+            identifier=rows[0].model_identifier,
+            name=rows[0].name,
+            description=rows[0].description,
+            versions=tuple(_version(row) for row in rows if row.version is not None),
+        )
+        for rows in rows_of.values()
+    ]
 
 
 # What a ModelVersion is read from, besides its model's identifier.
 _VERSION_COLUMNS = ("version", "inputs", "outputs", "timeout_seconds", "entry_point", "created_at")
+
+
+def get_model(conn: Connection, identifier: str) -> Model | None:
+    found = list_models(conn, identifier)
+    return found[0] if found else None
 
 
 def _version(row: Row[Any]) -> ModelVersion:
