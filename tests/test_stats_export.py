@@ -13,6 +13,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from itertools import zip_longest
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from jobline import Client, errors
-from jobline.api.reports import EXPORT_COLUMNS
+from jobline.api.reports import EXPORT_COLUMNS, ndjson_export
 from jobline.api.schemas import JobOut
 from jobline.cli.reports import STATS_FIGURES, stats_lines
 from jobline.core import reports
@@ -256,6 +257,38 @@ def test_export_walks_many_pages(
         assert len(exported) == 10
         assert exported == list(root.history(sort=sort, per_page=4))
     assert len(list(root.export("csv", user="ann"))) == 1 + 7
+
+
+def test_exports_read_at_once_each_give_their_own_whole_history(
+    history: dict[str, Client], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 2: on PostgreSQL the exports' pages wait for the same page writers, in turns.
+    monkeypatch.setattr(reports, "EXPORT_PAGE_SIZE", 2)
+    with store.read() as conn:
+        ann, root = (
+            Principal(user=get_user(conn, username=name), key_prefix=None)
+            for name in ("ann", "root")
+        )
+    asked = [(ann, {"sort": "-submittedAt"}), (root, {"sort": "name"}), (root, {"user": "bob"})]
+    expected = [
+        [
+            JobOut.of(job).model_dump_json() + "\n"
+            for job in reports.export(store, who, parse_history(q))
+        ]
+        for who, q in asked
+    ]
+    streams = [ndjson_export(store, who, parse_history(q)) for who, q in asked]
+    taken: list[list[str]] = [[] for _ in asked]
+    for lines in zip_longest(*streams):
+        for got, line in zip(taken, lines, strict=True):
+            if line is not None:
+                got.append(line)
+    assert taken == expected
+    assert [len(lines) for lines in taken] == [7, 10, 2]
+    abandoned = ndjson_export(store, root, parse_history({}))
+    next(abandoned)
+    abandoned.close()  # a consumer that stops early leaves nothing behind for the others
+    assert list(ndjson_export(store, ann, parse_history({}))) == expected[0]
 
 
 def test_export_lines_are_the_history_job_json_byte_for_byte(

@@ -26,6 +26,9 @@ from jobline.store import stats as stats_store
 
 EXPORT_PAGE_SIZE = 5000  # jobs per keyset page (and per read transaction) of an export
 EXPORT_PAGES_AHEAD = 2  # pages whose lines PostgreSQL writes at once, one connection each
+# The threads that have pages written, shared by every export of the process: however many
+# exports stream at once, they hold EXPORT_PAGES_AHEAD pooled connections between them.
+_WRITERS = ThreadPoolExecutor(EXPORT_PAGES_AHEAD, thread_name_prefix="jobline-export")
 
 T = TypeVar("T")
 
@@ -69,22 +72,22 @@ def _lines(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[
     """The lines of every page of ``query``, :data:`EXPORT_PAGES_AHEAD` pages written at once.
 
     Writing the JSON is the database's work (~10 us a job, on one core per connection), so
-    this thread finds where each page ends (an index walk, no JSON), hands the page to a
-    worker that has it written on a connection of its own, in its own short transaction, and
-    yields the pages in order: at most ``EXPORT_PAGES_AHEAD + 1`` pages are held at once.
+    this thread finds where each page ends (an index walk, no JSON), hands the page to one
+    of the ``_WRITERS``, which has it written on a connection of its own, in its own short
+    transaction, and yields the pages in order: at most ``EXPORT_PAGES_AHEAD + 1`` pages are
+    held at once.
     """
 
     def written(page: HistoryQuery, through: Cursor | None) -> list[str]:
         with store.read() as conn:
             return export_store.export_lines(conn, page, principal, through)
 
-    pool = ThreadPoolExecutor(EXPORT_PAGES_AHEAD, thread_name_prefix="jobline-export")
     pending: deque[Future[list[str]]] = deque()
     try:
         while True:
             with store.read() as conn:
                 through = export_store.page_end(conn, query, principal)
-            pending.append(pool.submit(written, query, through))
+            pending.append(_WRITERS.submit(written, query, through))
             if through is None:
                 break
             query = replace(query, cursor=through)
@@ -93,7 +96,8 @@ def _lines(store: Store, principal: Principal, query: HistoryQuery) -> Iterator[
         while pending:
             yield from pending.popleft().result()
     finally:
-        pool.shutdown(cancel_futures=True)  # a consumer that stops early: no page more
+        for page in pending:
+            page.cancel()  # a consumer that stops early: no page more
 
 
 def _whole(query: HistoryQuery) -> HistoryQuery:
