@@ -10,7 +10,7 @@ database writes each job's JSON object and Python only joins the lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -60,8 +60,18 @@ def export_page(
     another form (text times and JSON on SQLite, the "no key" / "not yet" marks) are turned
     into what :func:`~jobline.store.jobs.job_record` gives here, in one pass.
     """
-    rows, next_cursor = _read(conn, query, principal, _ROW_COLUMNS)
+    where = conditions(conn, query, principal)
+    columns = job_select().with_only_columns(*_ROW_COLUMNS)
+    result = conn.execute(page_statement(conn, query, where, columns))
+    rows = result.cursor.fetchall()  # the DBAPI cursor: no SQLAlchemy Row, no processors
+    result.close()
     load = json.loads if conn.dialect.name == "sqlite" else _loaded  # psycopg loads JSONB
+    next_cursor = None
+    if len(rows) > query.per_page:
+        rows = rows[: query.per_page]
+        key, serial = rows[-1][-1], rows[-1][0]  # each row ends with its sort key
+        key = utc(key) if query.sort in TIME_SORTS else key
+        next_cursor = query.cursor_after(key, serial).encode()
     return [_job_row(row, load) for row in rows], next_cursor
 
 
@@ -94,25 +104,6 @@ def export_lines(
     rows = result.cursor.fetchall()  # the DBAPI cursor: no SQLAlchemy Row, no processors
     result.close()
     return [row[0] for row in rows]
-
-
-def _read(
-    conn: Connection, query: HistoryQuery, principal: Principal, columns: tuple[Any, ...]
-) -> tuple[Sequence[Any], str | None]:
-    """One page of ``columns`` (the serial first), as the DBAPI's tuples, each with the sort
-    key last; and the cursor after it, when more follow."""
-    where = conditions(conn, query, principal)
-    statement = page_statement(conn, query, where, job_select().with_only_columns(*columns))
-    result = conn.execute(statement)
-    rows = result.cursor.fetchall()  # the DBAPI cursor: no SQLAlchemy Row, no processors
-    result.close()
-    next_cursor = None
-    if len(rows) > query.per_page:
-        rows = rows[: query.per_page]
-        key = rows[-1][-1]
-        key = utc(key) if query.sort in TIME_SORTS else key
-        next_cursor = query.cursor_after(key, rows[-1][0]).encode()
-    return rows, next_cursor
 
 
 _AS_STORED = JobRow._fields.index("key_prefix")  # the columns before it need no turning

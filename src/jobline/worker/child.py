@@ -86,7 +86,7 @@ def _run(
 def _end_with(sentinel: int) -> None:
     """Kill everything the model started, and this process, when the worker exits."""
     wait([sentinel])
-    reap.kill_tree(os.getpid(), include_root=False)
+    reap.kill_descendants(os.getpid())
     os.killpg(0, signal.SIGKILL)
 
 

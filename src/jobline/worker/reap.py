@@ -3,8 +3,9 @@
 Killing a model process's group ends what it started, unless something called ``setsid``
 (a daemon, some tools' helpers): that leaves the group. So the model process makes itself a
 *subreaper* (Linux): a descendant orphaned by its parent's exit is re-parented to it, not to
-init, and every process it ever started stays its descendant until it ends. ``kill_tree``
-stops the whole tree first, so that nothing forks while it is read, then kills it.
+init, and every process it ever started stays its descendant until it ends.
+``kill_descendants`` stops them all first, so that nothing forks while the tree is read, then
+kills them; the caller then kills the model process itself.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def kill_tree(root: int, *, include_root: bool = True) -> None:
-    """SIGKILL ``root`` and all its descendants (without ``include_root``: only those)."""
+def kill_descendants(root: int) -> None:
+    """SIGKILL every process below ``root`` (stopped first), not ``root`` itself."""
     stopped: set[int] = set()
     while found := descendants(root) - stopped:
         for pid in found:
@@ -36,8 +37,6 @@ def kill_tree(root: int, *, include_root: bool = True) -> None:
         stopped |= found
     for pid in stopped:
         _signal(pid, signal.SIGKILL)
-    if include_root:
-        _signal(root, signal.SIGKILL)
 
 
 def descendants(root: int) -> set[int]:

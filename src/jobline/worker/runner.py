@@ -134,7 +134,7 @@ class Runner:
         if self._process is None:
             return
         if self._process.pid is not None and self._process.is_alive():
-            reap.kill_tree(self._process.pid, include_root=False)  # also what left its group
+            reap.kill_descendants(self._process.pid)  # also what left its group
             try:
                 os.killpg(self._process.pid, signal.SIGKILL)
             except ProcessLookupError:
