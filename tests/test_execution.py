@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,77 @@ def test_heartbeat_renews_leases_and_reports_inputs_to_stop(
     assert work.heartbeat(store, "w", list(by_job.values())) == [by_job[drop.id]]
     assert work.claim(store, "other") == []  # the renewed lease is not expired any more
     assert work.heartbeat(store, "impostor", [by_job[keep.id]]) == [by_job[keep.id]]
+
+
+def test_a_claimed_input_stays_queued_until_its_worker_begins_it(
+    store: Store, caller: Principal
+) -> None:
+    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}}))
+    (held,) = work.claim(store, "w")
+    _, items = jobs.results(store, caller, job.id)
+    assert [item.status for item in items] == [InputStatus.QUEUED, InputStatus.QUEUED]
+    waiting = jobs.get(store, caller, job.id)
+    assert (waiting.status, waiting.counters.queued, waiting.started_at) == (
+        JobStatus.SUBMITTED,
+        2,
+        None,
+    )
+    (other,) = work.claim(store, "other", limit=2)  # a held input is not claimed twice
+    assert other.input_id != held.input_id
+
+    assert work.heartbeat(store, "w", [held.input_id], started=[held.input_id]) == []
+    begun = jobs.get(store, caller, job.id)
+    assert (begun.status, begun.counters.queued, begun.counters.running) == (
+        JobStatus.IN_PROGRESS,
+        1,
+        1,
+    )
+    assert begun.started_at is not None and begun.queue_seconds is not None
+    assert [i.status for i in jobs.results(store, caller, job.id)[1] if i.id == held.input_id] == [
+        InputStatus.RUNNING
+    ]
+    assert [e.to_status for e in jobs.events(store, caller, job.id)][-1] == "IN_PROGRESS"
+
+    at = begun.started_at
+    assert work.complete(store, [(held, Outcome(InputStatus.SUCCEEDED, at, at))]) == [True]
+    assert work.complete(store, [(other, Outcome(InputStatus.SUCCEEDED, at, at))]) == [True]
+    done = jobs.get(store, caller, job.id)
+    assert (done.status, done.counters.succeeded, done.started_at) == (JobStatus.COMPLETED, 2, at)
+
+
+def test_an_input_that_ends_before_it_was_reported_begun_moves_its_job_once(
+    store: Store, caller: Principal
+) -> None:
+    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    (claim,) = work.claim(store, "w")
+    began = job.submitted_at + timedelta(milliseconds=5)
+    ended = Outcome(InputStatus.SUCCEEDED, began, began + timedelta(milliseconds=1))
+    assert work.complete(store, [(claim, ended)]) == [True]
+    done = jobs.get(store, caller, job.id)
+    assert done.status is JobStatus.COMPLETED
+    # The job's clock starts when its input began, as the worker measured it.
+    assert done.started_at == began and done.queue_seconds == pytest.approx(0.005)
+    steps = [(e.from_status, e.to_status) for e in jobs.events(store, caller, job.id)]
+    assert steps == [(None, "SUBMITTED"), ("SUBMITTED", "COMPLETED")]
+
+
+def test_canceling_a_job_ends_the_queued_inputs_a_worker_holds(
+    store: Store, caller: Principal
+) -> None:
+    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    (claim,) = work.claim(store, "w")
+    jobs.cancel(store, caller, job.id)
+    assert work.heartbeat(store, "w", [claim.input_id]) == [claim.input_id]  # stop it
+    late = Outcome(InputStatus.SUCCEEDED, job.submitted_at, job.submitted_at)
+    assert work.complete(store, [(claim, late)]) == [False]
+    done, (item,) = jobs.results(store, caller, job.id)
+    assert (done.status, item.status, done.counters.canceled) == (
+        JobStatus.CANCELED,
+        InputStatus.CANCELED,
+        1,
+    )
+    work.housekeep(store)  # no lease is left to expire
+    assert jobs.results(store, caller, job.id)[1][0].status is InputStatus.CANCELED
 
 
 def test_split_inputs_run_as_cases_and_are_collected(

@@ -102,7 +102,7 @@ def test_a_worker_cut_off_mid_job_its_inputs_finish_on_the_other_after_the_lease
 
                     # Back on the network, the cut-off worker's results come too late.
                     net.mend(workers[victim][0])
-                    running[victim].wait_for("its result was dropped", 60.0)
+                    running[victim].wait_for("dropped: no longer held", 60.0)
                     assert on_db_host(lambda: check_counts(client, job, 2)) == items
                     assert running[victim].process.poll() is None  # it works on
 

@@ -56,6 +56,8 @@ def test_claim_and_complete_move_counters_with_the_inputs(
     )
     claims = work.claim(store, "w1", limit=2)
     assert [c.source for c in claims] == ["0", "1"]
+    assert jobs.get(store, caller, job.id).status is JobStatus.SUBMITTED  # none begun yet
+    work.heartbeat(store, "w1", [c.input_id for c in claims], started=[claims[0].input_id])
     assert jobs.get(store, caller, job.id).status is JobStatus.IN_PROGRESS
     _counts_add_up(store, job.identifier)
     outcome = Outcome(InputStatus.SUCCEEDED, _now(), _now())
@@ -90,6 +92,7 @@ def test_running_inputs_of_a_canceled_job_end_canceled(store: Store, make_user: 
         store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}})
     )
     (running,) = work.claim(store, "w1")
+    work.heartbeat(store, "w1", [running.input_id], started=[running.input_id])
     canceled = jobs.cancel(store, caller, job.identifier)
     assert canceled.status is JobStatus.CANCELED
     assert (canceled.counters.canceled, canceled.counters.running) == (1, 1)

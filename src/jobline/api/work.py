@@ -127,7 +127,14 @@ class ClaimsOut(BaseModel):
 
 
 class HeartbeatIn(WorkerIn):
-    input_ids: list[int] = Field(default_factory=list, max_length=MAX_CLAIM * 10)
+    input_ids: list[int] = Field(
+        default_factory=list, max_length=MAX_CLAIM * 10, description="the inputs it holds"
+    )
+    started: list[int] = Field(
+        default_factory=list,
+        max_length=MAX_CLAIM * 10,
+        description="those of them it began since its last heartbeat (they become RUNNING)",
+    )
 
 
 class HeartbeatOut(BaseModel):
@@ -220,12 +227,14 @@ async def claim(body: ClaimIn, request: Request, caller: Caller) -> ClaimsOut:
 
 @router.post("/work/heartbeat", response_model=HeartbeatOut, summary="Renew leases")
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller) -> HeartbeatOut:
-    """Report the worker alive and renew its leases on ``input_ids``."""
+    """Report the worker alive, renew its leases on ``input_ids``, and mark ``started``
+    RUNNING."""
     stop, waiting = remote.heartbeat(
         store_of(request),
         caller,
         body.info(),
         body.input_ids,
+        body.started,
         lease_seconds=_lease_seconds(request),
     )
     return HeartbeatOut(stop=stop, work=waiting)

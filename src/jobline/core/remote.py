@@ -41,15 +41,19 @@ def heartbeat(
     principal: Principal,
     info: WorkerInfo,
     input_ids: Sequence[int],
+    started: Sequence[int] = (),
     *,
     lease_seconds: float = work.LEASE_SECONDS,
 ) -> tuple[list[int], bool]:
-    """Renew the worker's leases for ``lease_seconds``; returns the inputs it must stop, and
+    """Renew the worker's leases for ``lease_seconds`` and mark ``started`` RUNNING; returns
+    the inputs it must stop, and
     whether work waits for it (a busy remote worker hears of new work this way, having no
     other wake-up)."""
     require_worker(principal)
     key = _key(principal)
-    stop = workers.heartbeat(store, info, input_ids, key_prefix=key, lease_seconds=lease_seconds)
+    stop = workers.heartbeat(
+        store, info, input_ids, started, key_prefix=key, lease_seconds=lease_seconds
+    )
     return stop, workers.work_waiting(store, info.models)
 
 

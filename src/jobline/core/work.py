@@ -60,12 +60,17 @@ def _housekeep(conn: Connection) -> list[int]:
 
 
 def heartbeat(
-    store: Store, worker: str, input_ids: Sequence[int], lease_seconds: float = LEASE_SECONDS
+    store: Store,
+    worker: str,
+    input_ids: Sequence[int],
+    lease_seconds: float = LEASE_SECONDS,
+    started: Sequence[int] = (),
 ) -> list[int]:
-    """Renew ``worker``'s leases on running inputs; returns the ones it must stop."""
+    """Renew ``worker``'s leases on the inputs it holds, and mark those it has begun
+    (``started``) RUNNING; returns the ones it must stop."""
     with store.write(plan_once=True) as conn:
         progress.end_overdue(conn)
-        return queue_store.heartbeat(conn, worker, input_ids, lease_seconds)
+        return queue_store.heartbeat(conn, worker, input_ids, lease_seconds, started)
 
 
 def read_part(store: Store, blob_key: str) -> bytes:

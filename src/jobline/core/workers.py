@@ -24,17 +24,18 @@ def heartbeat(
     store: Store,
     info: WorkerInfo,
     input_ids: Sequence[int],
+    started: Sequence[int] = (),
     *,
     key_prefix: str = "",
     lease_seconds: float = work.LEASE_SECONDS,
 ) -> list[int]:
-    """Record that the worker is alive and renew its leases on ``input_ids`` for
-    ``lease_seconds``; returns the inputs it must stop (as :func:`jobline.core.work.heartbeat`
-    does)."""
+    """Record that the worker is alive, renew its leases on ``input_ids`` for
+    ``lease_seconds`` and mark ``started`` RUNNING; returns the inputs it must stop (as
+    :func:`jobline.core.work.heartbeat` does)."""
     register(store, info, key_prefix=key_prefix)
     if not input_ids:
         return []
-    return work.heartbeat(store, info.name, input_ids, lease_seconds)
+    return work.heartbeat(store, info.name, input_ids, lease_seconds, started)
 
 
 def register(store: Store, info: WorkerInfo, *, key_prefix: str = "") -> None:

@@ -31,6 +31,7 @@ class JobDelta:
     moves: list[tuple[InputStatus, InputStatus]] = field(default_factory=list)
     cpu_seconds: float = 0.0
     result_bytes: int = 0
+    started_at: datetime | None = None  # when the first of these inputs began, if any did
 
 
 _COUNTERS = tuple(COUNTER_OF.values())
@@ -59,13 +60,12 @@ def apply_moves(
     *,
     actor: str,
     reason: str = "",
-    started: bool = False,
 ) -> list[int]:
     """Apply input status changes (already written to ``inputs``) to their jobs.
 
     Adjusts each job's counters, CPU time and result size, derives its status and, where the
-    status changes, records the timestamps, the times and an event. ``started`` marks inputs
-    that began running, which starts the job's clock. Jobs are locked in serial order, so
+    status changes, records the timestamps, the times and an event. The first input that
+    began (``JobDelta.started_at``) starts the job's clock. Jobs are locked in serial order, so
     concurrent batches never wait on each other in a circle. Returns the jobs whose inputs
     have all ended and that now wait for their model's collect step.
     """
@@ -96,7 +96,7 @@ def apply_moves(
                 **{name: getattr(counters, name) for name in _COUNTERS},
                 "cpu_seconds": row.cpu_seconds + delta.cpu_seconds,
                 "result_bytes": row.result_bytes + delta.result_bytes,
-                **_times(row, new_status, at, started),
+                **_times(row, new_status, at, delta.started_at),
             }
         )
         if new_status is not old_status:
@@ -115,11 +115,16 @@ def apply_moves(
     return collecting
 
 
-def _times(row: Row[Any], status: JobStatus, at: datetime, started: bool) -> dict[str, Any]:
-    """The status and clock columns of a job moving to ``status``."""
+def _times(
+    row: Row[Any], status: JobStatus, at: datetime, started: datetime | None
+) -> dict[str, Any]:
+    """The status and clock columns of a job moving to ``status``, whose inputs began at
+    ``started`` (None: none did)."""
     started_at, queue_seconds = row.started_at, row.queue_seconds
-    if started and started_at is None:
-        started_at, queue_seconds = at, (at - row.submitted_at).total_seconds()
+    if started is not None and started_at is None:
+        # Within [submitted, now]: a remote worker's clock may differ a little from ours.
+        started_at = min(max(started, row.submitted_at), at)
+        queue_seconds = (started_at - row.submitted_at).total_seconds()
     finished_at, elapsed_seconds = row.finished_at, row.elapsed_seconds
     if status.terminal and status.value != row.status:
         finished_at = at
@@ -152,8 +157,10 @@ def end_job(
 ) -> JobStatus:
     """End a job as a whole (canceled, timed out): its queued inputs end with it.
 
-    Inputs already running keep running and are counted under ``status`` when they report.
-    A job that has ended already is left as it is; returns the job's status either way.
+    Queued inputs held by a worker end too (the worker hears of it at its next heartbeat and
+    its report is refused). Inputs already running keep running and are counted under
+    ``status`` when they report. A job that has ended already is left as it is; returns the
+    job's status either way.
     """
     input_status = InputStatus.TIMEDOUT if status is JobStatus.TIMEDOUT else InputStatus.CANCELED
     at = now()
@@ -162,7 +169,13 @@ def end_job(
     queued = conn.execute(
         update(inputs)
         .where(inputs.c.job_id == job_id, inputs.c.status == InputStatus.QUEUED.value)
-        .values(status=input_status.value, finished_at=at, error=reason)
+        .values(
+            status=input_status.value,
+            finished_at=at,
+            error=reason,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     ).rowcount
     row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).one()
     old_status = JobStatus(row.status)

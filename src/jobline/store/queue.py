@@ -18,6 +18,9 @@ from jobline.store.progress import JobDelta, apply_moves
 from jobline.store.tables import inputs, jobs, model_versions
 
 RUNNABLE = (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)
+# The statuses of an input that a worker may hold a lease on: QUEUED from its claim until the
+# worker reports that it began (or ended) it, then RUNNING.
+LEASED = (InputStatus.QUEUED.value, InputStatus.RUNNING.value)
 
 
 def claim(
@@ -30,31 +33,24 @@ def claim(
 ) -> list[Claim]:
     """Lease up to ``limit`` queued inputs of jobs that may run, fairly across users.
 
+    A leased input stays QUEUED, and counts as queued in its job, until its worker reports it
+    started (``start``) or ended (``complete``): a claim writes the inputs only, not their jobs.
     On PostgreSQL concurrent claimers skip each other's rows (``FOR UPDATE SKIP LOCKED``);
     on SQLite the write transaction already excludes other writers.
     """
     picked = _fair_pick(conn, models_served, limit)
     if not picked:
         return []
-    at = now()
     leased = conn.execute(
         update(inputs)
         .where(among(conn, inputs.c.id, [row.id for row in picked]))
         .values(
-            status=InputStatus.RUNNING.value,
             attempts=inputs.c.attempts + 1,
-            started_at=at,
             lease_owner=worker,
-            lease_expires_at=at + timedelta(seconds=lease_seconds),
+            lease_expires_at=now() + timedelta(seconds=lease_seconds),
         )
         .returning(*_CLAIMED_INPUT)
     ).all()
-    deltas: dict[int, JobDelta] = {}
-    for row in picked:
-        deltas.setdefault(row.job_id, JobDelta()).moves.append(
-            (InputStatus.QUEUED, InputStatus.RUNNING)
-        )
-    apply_moves(conn, deltas, actor=worker, reason="work started", started=True)
     order = {row.id: position for position, row in enumerate(picked)}
     return _claims(conn, sorted(leased, key=lambda row: order[row.id]))
 
@@ -84,9 +80,10 @@ def _fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int
 
 
 def _queued(*where: ColumnElement[bool]) -> Select[Any]:
+    """Queued inputs that no worker holds, in order, locked (skipping those being claimed)."""
     return (
         select(inputs.c.id, inputs.c.job_id)
-        .where(inputs.c.status == InputStatus.QUEUED.value, *where)
+        .where(inputs.c.status == InputStatus.QUEUED.value, inputs.c.lease_owner.is_(None), *where)
         .order_by(inputs.c.id)
         .with_for_update(of=inputs, skip_locked=True)
     )
@@ -123,10 +120,15 @@ def _oldest_job_per_user(
 
 
 def heartbeat(
-    conn: Connection, worker: str, input_ids: Sequence[int], lease_seconds: float
+    conn: Connection,
+    worker: str,
+    input_ids: Sequence[int],
+    lease_seconds: float,
+    started: Sequence[int] = (),
 ) -> list[int]:
-    """Extend ``worker``'s leases on these inputs; returns the ones it must stop running:
-    its lease is gone (it expired and the input went back to the queue), or the job ended."""
+    """Extend ``worker``'s leases on these inputs, and mark those of ``started`` that it has
+    begun to run RUNNING. Returns the ones it must stop running: its lease is gone (it
+    expired and the input went back to the queue), or the job ended."""
     rows = conn.execute(
         select(inputs.c.id, inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job"))
         .join(jobs, jobs.c.id == inputs.c.job_id)
@@ -135,8 +137,7 @@ def heartbeat(
     kept = [
         row.id
         for row in rows
-        if (row.status, row.lease_owner) == (InputStatus.RUNNING.value, worker)
-        and not JobStatus(row.job).terminal
+        if row.status in LEASED and row.lease_owner == worker and not JobStatus(row.job).terminal
     ]
     if kept:
         conn.execute(
@@ -144,7 +145,32 @@ def heartbeat(
             .where(among(conn, inputs.c.id, kept))
             .values(lease_expires_at=now() + timedelta(seconds=lease_seconds))
         )
+        _start(conn, worker, sorted(set(started) & set(kept)))
     return sorted(set(input_ids) - set(kept))
+
+
+def _start(conn: Connection, worker: str, input_ids: Sequence[int]) -> None:
+    """Inputs held by ``worker`` that it has begun to run: RUNNING, and running in their
+    jobs' counters (which starts a job's clock, and moves it IN_PROGRESS)."""
+    if not input_ids:
+        return
+    at = now()
+    begun = conn.execute(
+        update(inputs)
+        .where(
+            among(conn, inputs.c.id, input_ids),
+            inputs.c.status == InputStatus.QUEUED.value,
+            inputs.c.lease_owner == worker,
+        )
+        .values(status=InputStatus.RUNNING.value, started_at=at)
+        .returning(inputs.c.job_id)
+    ).scalars()
+    deltas: dict[int, JobDelta] = {}
+    for job_id in begun:
+        deltas.setdefault(job_id, JobDelta(started_at=at)).moves.append(
+            (InputStatus.QUEUED, InputStatus.RUNNING)
+        )
+    apply_moves(conn, deltas, actor=worker, reason="work started")
 
 
 def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
@@ -152,8 +178,10 @@ def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
     ``max_attempts`` runs, fail with the reason. Returns the jobs that now wait for their
     model's collect step (their last input just failed this way)."""
     expired = conn.execute(
-        select(inputs.c.id, inputs.c.job_id, inputs.c.attempts, inputs.c.lease_owner)
-        .where(inputs.c.status == InputStatus.RUNNING.value, inputs.c.lease_expires_at < now())
+        select(
+            inputs.c.id, inputs.c.job_id, inputs.c.status, inputs.c.attempts, inputs.c.lease_owner
+        )
+        .where(inputs.c.lease_owner.is_not(None), inputs.c.lease_expires_at < now())
         .with_for_update(skip_locked=True)
     ).all()
     deltas: dict[int, JobDelta] = {}
@@ -173,7 +201,8 @@ def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
                 f"(last: {row.lease_owner}); giving up",
             )
         conn.execute(update(inputs).where(inputs.c.id == row.id).values(**values))
-        deltas.setdefault(row.job_id, JobDelta()).moves.append((InputStatus.RUNNING, new))
+        if new.value != row.status:
+            deltas.setdefault(row.job_id, JobDelta()).moves.append((InputStatus(row.status), new))
     return apply_moves(conn, deltas, actor="lease expiry", reason="a worker's lease expired")
 
 
@@ -258,17 +287,15 @@ def complete(
     deltas: dict[int, JobDelta] = {}
     for claim, outcome, files in finished:
         row = rows.get(claim.input_id)
-        if row is None or (row.status, row.lease_owner) != (
-            InputStatus.RUNNING.value,
-            claim.lease_owner,
-        ):
+        if row is None or row.status not in LEASED or row.lease_owner != claim.lease_owner:
             accepted.append(False)
             continue
         accepted.append(True)
         status, values = _ending_values(outcome, files, JobStatus(row.job_status))
         changes.append({"id": claim.input_id, **values})
         delta = deltas.setdefault(claim.job_id, JobDelta())
-        delta.moves.append((InputStatus.RUNNING, status))
+        delta.moves.append((InputStatus(row.status), status))
+        delta.started_at = min(delta.started_at or outcome.started_at, outcome.started_at)
         delta.cpu_seconds += outcome.cpu_seconds
         delta.result_bytes += sum(f.size for f in files) if status is outcome.status else 0
     update_rows(conn, inputs, changes)
@@ -313,7 +340,7 @@ def held_claims(conn: Connection, worker: str, input_ids: Sequence[int]) -> list
         select(*_CLAIMED_INPUT)
         .where(
             among(conn, inputs.c.id, input_ids),
-            inputs.c.status == InputStatus.RUNNING.value,
+            inputs.c.status.in_(LEASED),
             inputs.c.lease_owner == worker,
         )
         .order_by(inputs.c.id)

@@ -297,20 +297,20 @@ inputs = Table(
     Column("files", JSONType, nullable=False),
     Column("error", Text, nullable=False, default=""),
     UniqueConstraint("job_id", "source"),
-    # Expired leases are found among the running inputs only.
+    # Expired leases are found among the leased inputs only.
     Index(
-        "ix_inputs_running_lease",
+        "ix_inputs_leased",
         "lease_expires_at",
-        sqlite_where=text("status = 'RUNNING'"),
-        postgresql_where=text("status = 'RUNNING'"),
+        sqlite_where=text("lease_owner IS NOT NULL"),
+        postgresql_where=text("lease_owner IS NOT NULL"),
     ),
-    # The claim takes a job's queued inputs, oldest first.
+    # The claim takes a job's queued inputs that no worker holds yet, oldest first.
     Index(
         "ix_inputs_queued",
         "job_id",
         "id",
-        sqlite_where=text("status = 'QUEUED'"),
-        postgresql_where=text("status = 'QUEUED'"),
+        sqlite_where=text("status = 'QUEUED' AND lease_owner IS NULL"),
+        postgresql_where=text("status = 'QUEUED' AND lease_owner IS NULL"),
     ),
 )
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jobline.domain.status import InputStatus
 from jobline.domain.workers import WorkerInfo, WorkerRecord
-from jobline.store.queue import RUNNABLE
+from jobline.store.queue import LEASED, RUNNABLE
 from jobline.store.tables import inputs, jobs, workers
 
 
@@ -58,19 +58,23 @@ def list_workers(conn: Connection) -> list[WorkerRecord]:
 
 
 def work_waiting(conn: Connection, models: Sequence[str] | None) -> bool:
-    """Whether some job that may run has queued inputs of these models (None: any model)."""
-    waiting = [jobs.c.queued > 0, jobs.c.status.in_(RUNNABLE)]
+    """Whether some job that may run has queued inputs of these models (None: any model)
+    that no worker holds yet."""
+    waiting = [
+        inputs.c.status == InputStatus.QUEUED.value,
+        inputs.c.lease_owner.is_(None),
+        jobs.c.id == inputs.c.job_id,
+        jobs.c.status.in_(RUNNABLE),
+    ]
     if models is not None:
-        waiting.append(jobs.c.model_identifier.in_(models))
+        waiting.append(inputs.c.model_identifier.in_(models))
     return bool(conn.execute(select(exists().where(*waiting))).scalar())
 
 
 def leased_parts(conn: Connection, worker: str) -> set[str]:
     """The blob keys of the parts of every input ``worker`` runs under its lease."""
     rows = conn.execute(
-        select(inputs.c.parts).where(
-            inputs.c.status == InputStatus.RUNNING.value, inputs.c.lease_owner == worker
-        )
+        select(inputs.c.parts).where(inputs.c.status.in_(LEASED), inputs.c.lease_owner == worker)
     )
     return {key for (parts,) in rows for key in parts.values()}
 

@@ -108,9 +108,11 @@ class HttpWorkSource:
             self._announce()  # idle again: long-poll for work now, not on the next idle tick
         return accepted
 
-    def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
+    def heartbeat(
+        self, worker: WorkerInfo, input_ids: Sequence[int], started: Sequence[int] = ()
+    ) -> list[int]:
         self._name = worker.name
-        body = {**_fields(worker), "input_ids": list(input_ids)}
+        body = {**_fields(worker), "input_ids": list(input_ids), "started": list(started)}
         try:
             answer = self._call("POST", "/v1/work/heartbeat", json=body).json()
         except _GaveUp:

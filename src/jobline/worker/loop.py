@@ -62,6 +62,8 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.host = socket.gethostname()
         self._finished: queue.SimpleQueue[tuple[Claim, Outcome]] = queue.SimpleQueue()
+        # Inputs that a slot has handed to its model process: RUNNING from the next heartbeat.
+        self._begun: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._wake = threading.Event()  # something happened: an input ended or work arrived
         self._work_hint = threading.Event()  # new work may be queued
         self._stop = threading.Event()
@@ -118,6 +120,7 @@ class Worker:
     def _coordinate(self, *, burst: bool) -> int:
         ran = 0
         running: dict[int, threading.Event] = {}  # input id -> set to stop it
+        begun: set[int] = set()  # of those, begun but not yet reported so
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         next_presence = 0.0  # report to the registry at once, then when due
         self._work_hint.set()
@@ -138,7 +141,7 @@ class Worker:
                         ran += len(done)
                     now = time.monotonic()
                     if (running and now >= next_beat) or now >= next_presence:
-                        self._heartbeat(running)
+                        self._heartbeat(running, begun)
                         next_beat = now + HEARTBEAT_SECONDS
                         next_presence = now + PRESENCE_SECONDS
                     claims = self._claim(self._capacity() - len(running), len(running))
@@ -157,16 +160,20 @@ class Worker:
                     runner.close()
                 self._runners.clear()
 
-    def _heartbeat(self, running: dict[int, threading.Event]) -> None:
-        """Report to the registry, keep the leases of running inputs, and stop those whose
-        job ended meanwhile."""
+    def _heartbeat(self, running: dict[int, threading.Event], begun: set[int]) -> None:
+        """Report to the registry, keep the leases of the inputs held, report those begun
+        since the last beat, and stop those whose job ended meanwhile."""
+        while not self._begun.empty():
+            begun.add(self._begun.get())
+        started = sorted(begun.intersection(running))
         try:
-            stop = self.source.heartbeat(self._info(len(running)), list(running))
+            stop = self.source.heartbeat(self._info(len(running)), list(running), started)
         except ServiceUnavailable as exc:
             # The database is away: the leases outlast a blip, so beat again on the next round
             # rather than stop beating until every running input has ended.
             log.warning("worker %s could not heartbeat (%s); trying again", self.name, exc)
             return
+        begun.clear()  # reported now, or no longer held
         for input_id in stop:
             running[input_id].set()
 
@@ -222,9 +229,11 @@ class Worker:
         for _, outcome in done:
             seconds = (outcome.finished_at - outcome.started_at).total_seconds()
             self._run_seconds = 0.8 * self._run_seconds + 0.2 * max(seconds, 1e-6)
-        for (claim, _), accepted in zip(done, reported, strict=True):
-            if not accepted:
-                log.warning("lease on input %s was lost; its result was dropped", claim.input_id)
+        dropped = [claim.input_id for (claim, _), ok in zip(done, reported, strict=True) if not ok]
+        if dropped:
+            log.warning(
+                "results of inputs %s dropped: no longer held (job ended, lease lost)", dropped
+            )
 
     def _run(self, batch: list[Claim], stops: list[threading.Event]) -> None:
         """On a slot thread: run a batch of inputs, handing each outcome to the coordinator
@@ -245,6 +254,7 @@ class Worker:
                 )
                 continue
             tasks.append((claim, parts, stop))
+            self._begun.put(claim.input_id)
         reported: set[int] = set()
 
         def done(claim: Claim, outcome: Outcome) -> None:

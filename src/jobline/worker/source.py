@@ -29,9 +29,12 @@ class WorkSource(Protocol):
     def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
         """Report how inputs ended, all at once; False for each whose lease was lost."""
 
-    def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
-        """Report the worker alive (in the registry) and renew the leases of its running
-        inputs; returns those to stop (job ended, lease lost)."""
+    def heartbeat(
+        self, worker: WorkerInfo, input_ids: Sequence[int], started: Sequence[int] = ()
+    ) -> list[int]:
+        """Report the worker alive (in the registry), renew the leases of the inputs it holds
+        and mark those it has begun since the last beat (``started``) RUNNING; returns those
+        to stop (job ended, lease lost)."""
 
     def on_work(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (from any thread) whenever new work may have arrived."""
@@ -66,10 +69,14 @@ class LocalWorkSource:
     def complete(self, done: Sequence[tuple[Claim, Outcome]]) -> list[bool]:
         return work.complete(self.store, done)
 
-    def heartbeat(self, worker: WorkerInfo, input_ids: Sequence[int]) -> list[int]:
+    def heartbeat(
+        self, worker: WorkerInfo, input_ids: Sequence[int], started: Sequence[int] = ()
+    ) -> list[int]:
         if self._due():
             work.housekeep(self.store)
-        return workers.heartbeat(self.store, worker, input_ids, lease_seconds=self.lease_seconds)
+        return workers.heartbeat(
+            self.store, worker, input_ids, started, lease_seconds=self.lease_seconds
+        )
 
     def on_work(self, listener: Callable[[], None]) -> None:
         self.store.on_work(listener)
