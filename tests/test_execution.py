@@ -147,7 +147,9 @@ def test_heartbeat_renews_leases_and_reports_inputs_to_stop(
 def test_a_claimed_input_stays_queued_until_its_worker_begins_it(
     store: Store, caller: Principal
 ) -> None:
-    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}}))
+    job = jobs.submit(
+        store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}})
+    )
     (held,) = work.claim(store, "w")
     _, items = jobs.results(store, caller, job.id)
     assert [item.status for item in items] == [InputStatus.QUEUED, InputStatus.QUEUED]
@@ -196,23 +198,29 @@ def test_an_input_that_ends_before_it_was_reported_begun_moves_its_job_once(
     assert steps == [(None, "SUBMITTED"), ("SUBMITTED", "COMPLETED")]
 
 
-def test_canceling_a_job_ends_the_queued_inputs_a_worker_holds(
+def test_the_inputs_a_worker_holds_of_a_canceled_job_end_when_it_reports_or_vanishes(
     store: Store, caller: Principal
 ) -> None:
-    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
-    (claim,) = work.claim(store, "w")
-    jobs.cancel(store, caller, job.id)
-    assert work.heartbeat(store, "w", [claim.input_id]) == [claim.input_id]  # stop it
-    late = Outcome(InputStatus.SUCCEEDED, job.submitted_at, job.submitted_at)
-    assert work.complete(store, [(claim, late)]) == [False]
-    done, (item,) = jobs.results(store, caller, job.id)
-    assert (done.status, item.status, done.counters.canceled) == (
-        JobStatus.CANCELED,
-        InputStatus.CANCELED,
-        1,
+    job = jobs.submit(
+        store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}})
     )
-    work.housekeep(store)  # no lease is left to expire
-    assert jobs.results(store, caller, job.id)[1][0].status is InputStatus.CANCELED
+    reporting, _ = work.claim(store, "w", limit=2, lease_seconds=0.5)
+    canceled = jobs.cancel(store, caller, job.id)
+    assert (canceled.status, canceled.counters.queued) == (JobStatus.CANCELED, 2)
+    assert work.heartbeat(store, "w", [reporting.input_id]) == [reporting.input_id]  # stop it
+
+    late = Outcome(InputStatus.SUCCEEDED, job.submitted_at, job.submitted_at)
+    assert work.complete(store, [(reporting, late)]) == [True]  # counted, as canceled
+    time.sleep(0.6)
+    work.housekeep(store)  # the other one's lease expired: it ends with its job
+    done, items = jobs.results(store, caller, job.id)
+    assert [item.status for item in items] == [InputStatus.CANCELED, InputStatus.CANCELED]
+    assert [item.error for item in items] == ["the job was canceled"] * 2
+    assert (done.status, done.counters.canceled, done.counters.queued) == (
+        JobStatus.CANCELED,
+        2,
+        0,
+    )
 
 
 def test_split_inputs_run_as_cases_and_are_collected(

@@ -175,35 +175,59 @@ def _start(conn: Connection, worker: str, input_ids: Sequence[int]) -> None:
 
 def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
     """Inputs whose worker stopped renewing its lease go back to the queue, or, after
-    ``max_attempts`` runs, fail with the reason. Returns the jobs that now wait for their
-    model's collect step (their last input just failed this way)."""
+    ``max_attempts`` runs, fail with the reason; those of a job that ended meanwhile end with
+    it. Returns the jobs that now wait for their model's collect step (their last input just
+    failed this way)."""
     expired = conn.execute(
         select(
-            inputs.c.id, inputs.c.job_id, inputs.c.status, inputs.c.attempts, inputs.c.lease_owner
+            inputs.c.id,
+            inputs.c.job_id,
+            inputs.c.status,
+            inputs.c.attempts,
+            inputs.c.lease_owner,
+            jobs.c.status.label("job_status"),
         )
+        .join(jobs, jobs.c.id == inputs.c.job_id)
         .where(inputs.c.lease_owner.is_not(None), inputs.c.lease_expires_at < now())
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=inputs, skip_locked=True)
     ).all()
     deltas: dict[int, JobDelta] = {}
     at = now()
     for row in expired:
-        gives_up = row.attempts >= max_attempts
-        new = InputStatus.FAILED if gives_up else InputStatus.QUEUED
+        new, error = _after_expiry(
+            JobStatus(row.job_status), row.attempts, row.lease_owner, max_attempts
+        )
         values: dict[str, Any] = {
             "status": new.value,
             "lease_owner": None,
             "lease_expires_at": None,
         }
-        if gives_up:
-            values.update(
-                finished_at=at,
-                error=f"its worker vanished during each of {row.attempts} attempts "
-                f"(last: {row.lease_owner}); giving up",
-            )
+        if new.terminal:
+            values.update(finished_at=at, error=error)
         conn.execute(update(inputs).where(inputs.c.id == row.id).values(**values))
         if new.value != row.status:
             deltas.setdefault(row.job_id, JobDelta()).moves.append((InputStatus(row.status), new))
     return apply_moves(conn, deltas, actor="lease expiry", reason="a worker's lease expired")
+
+
+def _after_expiry(
+    job_status: JobStatus, attempts: int, lease_owner: str, max_attempts: int
+) -> tuple[InputStatus, str]:
+    """What becomes of an input whose lease expired, and the error it ends with."""
+    if job_status.terminal:
+        return _ended_with(job_status), f"the job was {job_status.value.lower()}"
+    if attempts >= max_attempts:
+        error = (
+            f"its worker vanished during each of {attempts} attempts "
+            f"(last: {lease_owner}); giving up"
+        )
+        return InputStatus.FAILED, error
+    return InputStatus.QUEUED, ""
+
+
+def _ended_with(job_status: JobStatus) -> InputStatus:
+    """How an input ends that its job's end (canceled, timed out) stopped."""
+    return InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
 
 
 # What a claim hands out of an input, and of its job and model version (read apart: one
@@ -322,7 +346,7 @@ def _ending_values(
         "peak_memory_kib": outcome.peak_memory_kib,
     }
     if job_status in (JobStatus.CANCELED, JobStatus.TIMEDOUT):
-        status = InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
+        status = _ended_with(job_status)
         values.update(
             status=status.value,
             outputs={},
