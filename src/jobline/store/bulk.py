@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.types import JSON, TypeEngine
 
@@ -52,18 +54,14 @@ def update_rows(
     if not rows:
         return
     names = [name for name in rows[0] if name != key]
+    same = dict(same or {})
     if conn.dialect.name != "postgresql":
-        values = {name: bindparam(f"new_{name}") for name in names} | dict(same or {})
+        values = {name: bindparam(f"new_{name}") for name in names} | same
         statement = update(table).where(table.c[key] == bindparam("row_key")).values(values)
         conn.execute(statement, [_renamed(row, key) for row in rows])
         return
-    changes = _arrays(table, rows, [key, *names])
-    statement = (
-        update(table)
-        .where(table.c[key] == changes.c[key])
-        .values({name: _cast(table, name, changes.c[name]) for name in names} | dict(same or {}))
-    )
-    conn.execute(statement)
+    statement = _update_over_arrays(table, key, tuple(names), tuple(same))
+    conn.execute(statement, _arrays(table, rows, [key, *names]) | _renamed_same(same))
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -74,28 +72,52 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         conn.execute(insert(table), list(rows))
         return
     names = list(rows[0])
-    changes = _arrays(table, rows, names)
+    conn.execute(_insert_over_arrays(table, tuple(names)), _arrays(table, rows, names))
+
+
+# The PostgreSQL statements are built once per table and set of columns: they are the queue's
+# most frequent, and building one (and its cache key) costs more than running it.
+
+
+@cache
+def _update_over_arrays(
+    table: Table, key: str, names: tuple[str, ...], same: tuple[str, ...]
+) -> Update:
+    changes = _unnest(table, [key, *names])
+    values = {name: _cast(table, name, changes.c[name]) for name in names}
+    values |= {name: bindparam(f"same_{name}", type_=table.c[name].type) for name in same}
+    return update(table).where(table.c[key] == changes.c[key]).values(values)
+
+
+@cache
+def _insert_over_arrays(table: Table, names: tuple[str, ...]) -> Insert:
+    changes = _unnest(table, list(names))
     picked = select(*(_cast(table, name, changes.c[name]) for name in names))
-    conn.execute(insert(table).from_select(names, picked))
+    return insert(table).from_select(list(names), picked)
 
 
 def _renamed(row: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {("row_key" if name == key else f"new_{name}"): value for name, value in row.items()}
 
 
-def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], names: list[str]) -> Any:
-    """``unnest`` of one array per column: the rows as a table named ``changes``."""
+def _renamed_same(same: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"same_{name}": value for name, value in same.items()}
+
+
+def _unnest(table: Table, names: list[str]) -> Any:
+    """``unnest`` of one array parameter per column (``rows_<name>``): the rows as a table
+    named ``changes``."""
     kinds = {name: _element_type(table.c[name].type) for name in names}
     return (
-        func.unnest(
-            *(
-                bindparam(f"rows_{name}", _column(table, rows, name), type_=ARRAY(kind))
-                for name, kind in kinds.items()
-            )
-        )
+        func.unnest(*(bindparam(f"rows_{name}", type_=ARRAY(kind)) for name, kind in kinds.items()))
         .table_valued(*(column(name, kinds[name]) for name in names))
         .render_derived(name="changes")
     )
+
+
+def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], names: list[str]) -> dict[str, Any]:
+    """The parameters of ``_unnest``: one list of values per column."""
+    return {f"rows_{name}": _column(table, rows, name) for name in names}
 
 
 def _element_type(kind: TypeEngine[Any]) -> TypeEngine[Any]:
