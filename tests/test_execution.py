@@ -198,25 +198,26 @@ def test_an_input_that_ends_before_it_was_reported_begun_moves_its_job_once(
     assert steps == [(None, "SUBMITTED"), ("SUBMITTED", "COMPLETED")]
 
 
-def test_the_inputs_a_worker_holds_of_a_canceled_job_end_when_it_reports_or_vanishes(
+def test_cancel_ends_held_queued_inputs_at_once_and_running_ones_when_their_lease_expires(
     store: Store, caller: Principal
 ) -> None:
     job = jobs.submit(
         store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}})
     )
-    reporting, _ = work.claim(store, "w", limit=2, lease_seconds=0.5)
+    running, held = work.claim(store, "w", limit=2, lease_seconds=0.5)
+    work.heartbeat(store, "w", [running.input_id, held.input_id], 0.5, [running.input_id])
     canceled = jobs.cancel(store, caller, job.id)
-    assert (canceled.status, canceled.counters.queued) == (JobStatus.CANCELED, 2)
-    assert work.heartbeat(store, "w", [reporting.input_id]) == [reporting.input_id]  # stop it
-
+    assert (canceled.counters.canceled, canceled.counters.queued) == (1, 0)
+    assert work.heartbeat(store, "w", [held.input_id]) == [held.input_id]  # stop it
     late = Outcome(InputStatus.SUCCEEDED, job.submitted_at, job.submitted_at)
-    assert work.complete(store, [(reporting, late)]) == [True]  # counted, as canceled
+    assert work.complete(store, [(held, late)]) == [False]
+
     time.sleep(0.6)
-    work.housekeep(store)  # the other one's lease expired: it ends with its job
+    work.housekeep(store)  # the running one's worker vanished: it ends with its job
     done, items = jobs.results(store, caller, job.id)
     assert [item.status for item in items] == [InputStatus.CANCELED, InputStatus.CANCELED]
-    assert [item.error for item in items] == ["the job was canceled"] * 2
-    assert (done.status, done.counters.canceled, done.counters.queued) == (
+    assert items[0].error == "the job was canceled"
+    assert (done.status, done.counters.canceled, done.counters.running) == (
         JobStatus.CANCELED,
         2,
         0,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
+    or_,
     select,
     update,
 )
@@ -157,24 +158,39 @@ def end_job(
 ) -> JobStatus:
     """End a job as a whole (canceled, timed out): its queued inputs end with it.
 
-    Inputs that a worker holds (queued under its lease, or running) are stopped by their
-    worker, which hears of it at its next heartbeat, and are counted under ``status`` when it
-    reports (or when their lease expires). A job that has ended already is left as it is;
-    returns the job's status either way.
+    Queued inputs that a worker holds end too (the worker hears of it at its next heartbeat;
+    its report is refused). Inputs already running keep running and are counted under
+    ``status`` when they report (or when their lease expires). A job that has ended already
+    is left as it is; returns the job's status either way.
     """
     input_status = InputStatus.TIMEDOUT if status is JobStatus.TIMEDOUT else InputStatus.CANCELED
     at = now()
-    # Inputs before the job row: claims and completions lock in that order too, so the
-    # two can never wait on each other. Held inputs are left to their worker: a completion
-    # holds its inputs' locks while it waits for the job's.
+    # Inputs before the job row: claims and completions lock in that order too. Held inputs
+    # that a worker's transaction has locked are skipped, not waited for: that transaction may
+    # wait for the job row next, and it ends them itself (a completion sees the job ended).
+    held = conn.execute(
+        select(inputs.c.id)
+        .where(
+            inputs.c.job_id == job_id,
+            inputs.c.status == InputStatus.QUEUED.value,
+            inputs.c.lease_owner.is_not(None),
+        )
+        .with_for_update(skip_locked=True)
+    ).scalars()
     queued = conn.execute(
         update(inputs)
         .where(
             inputs.c.job_id == job_id,
             inputs.c.status == InputStatus.QUEUED.value,
-            inputs.c.lease_owner.is_(None),
+            or_(inputs.c.lease_owner.is_(None), among(conn, inputs.c.id, list(held))),
         )
-        .values(status=input_status.value, finished_at=at, error=reason)
+        .values(
+            status=input_status.value,
+            finished_at=at,
+            error=reason,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     ).rowcount
     row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).one()
     old_status = JobStatus(row.status)

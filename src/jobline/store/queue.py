@@ -34,7 +34,7 @@ def claim(
     """Lease up to ``limit`` queued inputs of jobs that may run, fairly across users.
 
     A leased input stays QUEUED, and counts as queued in its job, until its worker reports it
-    started (``start``) or ended (``complete``): a claim writes the inputs only, not their jobs.
+    begun (``heartbeat``) or ended (``complete``): a claim writes the inputs, not their jobs.
     On PostgreSQL concurrent claimers skip each other's rows (``FOR UPDATE SKIP LOCKED``);
     on SQLite the write transaction already excludes other writers.
     """
