@@ -41,6 +41,15 @@ def among(conn: Connection, key: ColumnElement[Any], ids: Sequence[int]) -> Colu
     return key.in_(list(ids))
 
 
+def any_of(dialect: str, key: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``key IN :name`` in a statement built once for ``dialect`` and run many times with a
+    list of ids as parameter ``name``: on PostgreSQL ``key = ANY(:name)``, elsewhere an
+    expanding ``IN``."""
+    if dialect == "postgresql":
+        return key == any_(bindparam(name, type_=ARRAY(BigInteger())))
+    return key.in_(bindparam(name, expanding=True))
+
+
 def update_rows(
     conn: Connection,
     table: Table,
@@ -56,9 +65,8 @@ def update_rows(
     names = [name for name in rows[0] if name != key]
     same = dict(same or {})
     if conn.dialect.name != "postgresql":
-        values = {name: bindparam(f"new_{name}") for name in names} | same
-        statement = update(table).where(table.c[key] == bindparam("row_key")).values(values)
-        conn.execute(statement, [_renamed(row, key) for row in rows])
+        statement = _update_by_key(table, key, tuple(names), tuple(same))
+        conn.execute(statement, [_renamed(row, key) | _renamed_same(same) for row in rows])
         return
     statement = _update_over_arrays(table, key, tuple(names), tuple(same))
     conn.execute(statement, _arrays(table, rows, [key, *names]) | _renamed_same(same))
@@ -75,8 +83,15 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     conn.execute(_insert_over_arrays(table, tuple(names)), _arrays(table, rows, names))
 
 
-# The PostgreSQL statements are built once per table and set of columns: they are the queue's
-# most frequent, and building one (and its cache key) costs more than running it.
+# The statements are built once per table and set of columns: they are the queue's most
+# frequent, and building one costs more than running it.
+
+
+@cache
+def _update_by_key(table: Table, key: str, names: tuple[str, ...], same: tuple[str, ...]) -> Update:
+    values = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in names}
+    values |= {name: bindparam(f"same_{name}", type_=table.c[name].type) for name in same}
+    return update(table).where(table.c[key] == bindparam("row_key")).values(values)
 
 
 @cache

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, Select, String, bindparam, select, update
 
 from jobline.domain.records import InputSpec, Model, ModelVersion, OutputSpec
 from jobline.store.tables import model_versions, models
@@ -44,21 +45,9 @@ def register(conn: Connection, name: str, description: str, version: ModelVersio
 def list_models(conn: Connection, identifier: str | None = None) -> list[Model]:
     """Every model with its versions, oldest version first (or just the one named), in one
     query: every submission asks."""
-    query = (
-        select(
-            models.c.id,
-            models.c.name,
-            models.c.description,
-            models.c.identifier.label("model_identifier"),
-            *(model_versions.c[name] for name in _VERSION_COLUMNS),
-        )
-        .select_from(models.outerjoin(model_versions, model_versions.c.model_id == models.c.id))
-        .order_by(models.c.identifier, model_versions.c.id)
-    )
-    if identifier is not None:
-        query = query.where(models.c.identifier == identifier)
+    named = {"identifier": identifier} if identifier is not None else {}
     rows_of: dict[int, list[Row[Any]]] = {}
-    for row in conn.execute(query):
+    for row in conn.execute(_models(identifier is not None), named):
         rows_of.setdefault(row.id, []).append(row)
     return [
         Model(
@@ -70,6 +59,25 @@ def list_models(conn: Connection, identifier: str | None = None) -> list[Model]:
         )
         for rows in rows_of.values()
     ]
+
+
+@cache
+def _models(named: bool) -> Select[Any]:
+    """Models with their versions; ``named``: the one of parameter ``identifier``."""
+    query = (
+        select(
+            models.c.id,
+            models.c.name,
+            models.c.description,
+            models.c.identifier.label("model_identifier"),
+            *(model_versions.c[name] for name in _VERSION_COLUMNS),
+        )
+        .select_from(models.outerjoin(model_versions, model_versions.c.model_id == models.c.id))
+        .order_by(models.c.identifier, model_versions.c.id)
+    )
+    if named:
+        query = query.where(models.c.identifier == bindparam("identifier", type_=String()))
+    return query
 
 
 # What a ModelVersion is read from, besides its model's identifier.

@@ -8,9 +8,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, String, literal, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, String, bindparam, select
+from sqlalchemy.sql.dml import Insert
 
 from jobline.domain.records import Event, Input, Job, OutputFile, Principal, Role
 from jobline.domain.status import (
@@ -76,43 +78,39 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> Job:
     """Insert a job with all its inputs, queued; returns it as stored."""
     at = now()
     count = len(new.inputs)
-    row = conn.execute(
-        jobs.insert()
-        .values(
-            identifier=new.identifier,
-            name=new.name,
-            description=new.description,
-            account_id=new.account_id,
-            user_id=new.user_id,
-            username=new.username,
-            key_prefix=new.key_prefix or NO_KEY,
-            model_id=new.model_id,
-            model_identifier=new.model_identifier,
-            model_version=new.model_version,
-            explain=new.explain,
-            timeout_seconds=new.timeout_seconds,
-            args=new.args,
-            labels=list(new.labels),
-            status=new.status.value,
-            total=count,
-            queued=count,
-            created_at=at,
-            submitted_at=at,
-            updated_at=at,
-            submission_bytes=sum(i.size for i in new.inputs),
-            collect_state="pending" if new.collects else "",
-            deadline_at=at + timedelta(seconds=new.job_timeout_seconds)
-            if new.job_timeout_seconds
-            else None,
-        )
-        .returning(
-            *jobs.c,
-            # What job_select() joins in, known here already.
-            literal(new.model_name, String()).label("model_name"),
-            literal(new.user_identifier, String()).label("user_identifier"),
-            literal(new.account_identifier, String()).label("account_identifier"),
-        )
-    ).one()
+    values = {
+        "identifier": new.identifier,
+        "name": new.name,
+        "description": new.description,
+        "account_id": new.account_id,
+        "user_id": new.user_id,
+        "username": new.username,
+        "key_prefix": new.key_prefix or NO_KEY,
+        "model_id": new.model_id,
+        "model_identifier": new.model_identifier,
+        "model_version": new.model_version,
+        "explain": new.explain,
+        "timeout_seconds": new.timeout_seconds,
+        "args": new.args,
+        "labels": list(new.labels),
+        "status": new.status.value,
+        "total": count,
+        "queued": count,
+        "created_at": at,
+        "submitted_at": at,
+        "updated_at": at,
+        "submission_bytes": sum(i.size for i in new.inputs),
+        "collect_state": "pending" if new.collects else "",
+        "deadline_at": at + timedelta(seconds=new.job_timeout_seconds)
+        if new.job_timeout_seconds
+        else None,
+    }
+    known = {
+        "known_model_name": new.model_name,
+        "known_user_identifier": new.user_identifier,
+        "known_account_identifier": new.account_identifier,
+    }
+    row = conn.execute(_insert_job(), values | known).one()
     job_id: int = row.id
     insert_rows(
         conn,
@@ -136,6 +134,19 @@ def insert_job(conn: Connection, new: NewJob, actor: str) -> Job:
     return job_record(row)
 
 
+@cache
+def _insert_job() -> Insert:
+    """Insert a job (its columns as parameters), returning it as ``job_select`` reads it: what
+    that joins in is known already (parameters ``known_<name>``)."""
+    return jobs.insert().returning(
+        *jobs.c,
+        *(
+            bindparam(f"known_{name}", type_=String()).label(name)
+            for name in ("model_name", "user_identifier", "account_identifier")
+        ),
+    )
+
+
 def add_event(
     conn: Connection,
     job_id: int,
@@ -145,16 +156,15 @@ def add_event(
     reason: str,
     at: datetime | None = None,
 ) -> None:
-    conn.execute(
-        events.insert().values(
-            job_id=job_id,
-            at=at or now(),
-            actor=actor,
-            from_status=from_status.value if from_status else None,
-            to_status=to_status.value,
-            reason=reason,
-        )
-    )
+    event = {
+        "job_id": job_id,
+        "at": at or now(),
+        "actor": actor,
+        "from_status": from_status.value if from_status else None,
+        "to_status": to_status.value,
+        "reason": reason,
+    }
+    conn.execute(events.insert(), event)
 
 
 def job_select() -> Select[Any]:

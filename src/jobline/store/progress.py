@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Row,
+    Select,
+    bindparam,
     or_,
     select,
     update,
@@ -20,7 +23,7 @@ from sqlalchemy import (
 
 from jobline.domain.records import JobResult, OutputFile
 from jobline.domain.status import COUNTER_OF, Counters, InputStatus, JobStatus, derive_job_status
-from jobline.store.bulk import among, insert_rows, update_rows
+from jobline.store.bulk import among, any_of, insert_rows, update_rows
 from jobline.store.jobs import add_event, counters_of, now
 from jobline.store.tables import events, inputs, job_results, jobs
 
@@ -75,13 +78,7 @@ def apply_moves(
     at = now()
     collecting: list[int] = []
     changes, new_events = [], []
-    locked = (
-        select(*_MOVED_BY)
-        .where(among(conn, jobs.c.id, list(deltas)))
-        .order_by(jobs.c.id)
-        .with_for_update(of=jobs)
-    )
-    for row in conn.execute(locked):
+    for row in conn.execute(_moved(conn.dialect.name), {"ids": list(deltas)}):
         delta = deltas[row.id]
         counters = counters_of(row)
         for old, new in delta.moves:
@@ -114,6 +111,17 @@ def apply_moves(
     update_rows(conn, jobs, changes, same={"updated_at": at})
     insert_rows(conn, events, new_events)
     return collecting
+
+
+@cache
+def _moved(dialect: str) -> Select[Any]:
+    """Jobs ``ids`` as ``apply_moves`` reads them, locked in serial order."""
+    return (
+        select(*_MOVED_BY)
+        .where(any_of(dialect, jobs.c.id, "ids"))
+        .order_by(jobs.c.id)
+        .with_for_update(of=jobs)
+    )
 
 
 def _times(
@@ -272,14 +280,18 @@ def waiting_for_collect(conn: Connection, older_than: datetime) -> list[int]:
 
 def end_overdue(conn: Connection) -> int:
     """End the pending jobs that ran past their deadline as TIMEDOUT; returns how many."""
-    overdue = conn.execute(
-        select(jobs.c.id, jobs.c.deadline_at, jobs.c.submitted_at).where(
-            jobs.c.status.in_((JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)),
-            jobs.c.deadline_at < now(),
-        )
-    ).all()
+    overdue = conn.execute(_overdue(), {"now": now()}).all()
     for row in overdue:
         limit = (row.deadline_at - row.submitted_at).total_seconds()
         reason = f"the job ran past its timeout of {limit:g} s"
         end_job(conn, row.id, JobStatus.TIMEDOUT, actor="timeout", reason=reason)
     return len(overdue)
+
+
+@cache
+def _overdue() -> Select[Any]:
+    """The pending jobs whose deadline is before ``now``."""
+    return select(jobs.c.id, jobs.c.deadline_at, jobs.c.submitted_at).where(
+        jobs.c.status.in_((JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)),
+        jobs.c.deadline_at < bindparam("now", type_=jobs.c.deadline_at.type),
+    )

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
 from itertools import zip_longest
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, func, select, update
+from sqlalchemy.sql.dml import Update
 
 from jobline.domain.records import OutputFile
 from jobline.domain.status import InputStatus, JobStatus
 from jobline.domain.work import Claim, Outcome
-from jobline.store.bulk import among, update_rows
+from jobline.store.bulk import among, any_of, update_rows
 from jobline.store.jobs import now
 from jobline.store.progress import JobDelta, apply_moves
 from jobline.store.tables import inputs, jobs, model_versions
@@ -41,16 +43,12 @@ def claim(
     picked = _fair_pick(conn, models_served, limit)
     if not picked:
         return []
-    leased = conn.execute(
-        update(inputs)
-        .where(among(conn, inputs.c.id, [row.id for row in picked]))
-        .values(
-            attempts=inputs.c.attempts + 1,
-            lease_owner=worker,
-            lease_expires_at=now() + timedelta(seconds=lease_seconds),
-        )
-        .returning(*_CLAIMED_INPUT)
-    ).all()
+    lease = {
+        "ids": [row.id for row in picked],
+        "owner": worker,
+        "expires": now() + timedelta(seconds=lease_seconds),
+    }
+    leased = conn.execute(_lease(conn.dialect.name), lease).all()
     order = {row.id: position for position, row in enumerate(picked)}
     return _claims(conn, sorted(leased, key=lambda row: order[row.id]))
 
@@ -59,24 +57,31 @@ def _fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int
     """Queued inputs to claim: round-robin across the users who wait, each user's oldest job
     first, so one user's huge job cannot starve another user's small one. What the users'
     shares leave of ``limit`` is filled oldest first."""
-    waiting = [jobs.c.queued > 0, jobs.c.status.in_(RUNNABLE)]
-    if models_served is not None:
-        waiting.append(jobs.c.model_identifier.in_(models_served))
-    heads = _oldest_job_per_user(conn, waiting, limit)
+    served = models_served is not None
+    models = {"models": list(models_served)} if models_served is not None else {}
+    heads = list(conn.execute(_heads(served), models | {"limit": limit}).scalars())
     shares: list[list[Any]] = []
     for job_id in heads:
         quota = -(-limit // len(heads))
-        shares.append(list(conn.execute(_queued(inputs.c.job_id == job_id).limit(quota))))
+        shares.append(list(conn.execute(_share(), {"job_id": job_id, "quota": quota})))
     # Interleave the shares: each user's first input, then each user's second, and so on.
     picked = [row for turn in zip_longest(*shares) for row in turn if row is not None][:limit]
     if len(picked) < limit:
-        # Oldest job first, each job's inputs in order: a walk of the queued inputs' index
-        # that stops after the batch, whatever the planner believes of the tables' sizes.
-        taken = [row.id for row in picked]
-        rest = _queued(~among(conn, inputs.c.id, taken)).join(jobs, jobs.c.id == inputs.c.job_id)
-        rest = rest.where(*waiting).order_by(None).order_by(inputs.c.job_id, inputs.c.id)
-        picked += conn.execute(rest.limit(limit - len(picked))).all()
+        taken = {"taken": [row.id for row in picked], "limit": limit - len(picked)}
+        picked += conn.execute(_rest(conn.dialect.name, served), models | taken).all()
     return picked
+
+
+# The claim's statements are built once (per database kind, and with or without a filter on
+# the worker's models) and run with parameters: building one costs more than running it.
+
+
+def _waiting(served: bool) -> list[ColumnElement[bool]]:
+    """Jobs with queued inputs that may run (of the worker's ``models``, if ``served``)."""
+    waiting = [jobs.c.queued > 0, jobs.c.status.in_(RUNNABLE)]
+    if served:
+        waiting.append(jobs.c.model_identifier.in_(bindparam("models", expanding=True)))
+    return waiting
 
 
 def _queued(*where: ColumnElement[bool]) -> Select[Any]:
@@ -89,14 +94,30 @@ def _queued(*where: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def _oldest_job_per_user(
-    conn: Connection, waiting: list[ColumnElement[bool]], limit: int
-) -> list[int]:
+@cache
+def _share() -> Select[Any]:
+    """The first ``quota`` queued inputs of job ``job_id``."""
+    return _queued(inputs.c.job_id == bindparam("job_id")).limit(bindparam("quota"))
+
+
+@cache
+def _rest(dialect: str, served: bool) -> Select[Any]:
+    """Oldest job first, each job's inputs in order, not those ``taken``: a walk of the
+    queued inputs' index that stops after ``limit``, whatever the planner believes of the
+    tables' sizes."""
+    rest = _queued(~any_of(dialect, inputs.c.id, "taken")).join(jobs, jobs.c.id == inputs.c.job_id)
+    rest = rest.where(*_waiting(served)).order_by(None).order_by(inputs.c.job_id, inputs.c.id)
+    return rest.limit(bindparam("limit"))
+
+
+@cache
+def _heads(served: bool) -> Select[Any]:
     """The oldest waiting job of each user who has one, oldest first, at most ``limit``.
 
     A skip scan: the recursive query steps from one user to the next through the partial
     index of waiting jobs, so its cost grows with the number of users waiting, not jobs.
     """
+    waiting = _waiting(served)
     first = select(func.min(jobs.c.user_id).label("user_id")).where(*waiting)
     users_waiting = first.cte("users_waiting", recursive=True)
     following = select(func.min(jobs.c.user_id)).where(
@@ -110,13 +131,27 @@ def _oldest_job_per_user(
         .where(*waiting, jobs.c.user_id == users_waiting.c.user_id)
         .scalar_subquery()
     )
-    heads = (
+    return (
         select(oldest.label("job_id"))
         .where(users_waiting.c.user_id.is_not(None))
         .order_by("job_id")
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    return list(conn.execute(heads).scalars())
+
+
+@cache
+def _lease(dialect: str) -> Update:
+    """Lease inputs ``ids`` to worker ``owner`` until ``expires``."""
+    return (
+        update(inputs)
+        .where(any_of(dialect, inputs.c.id, "ids"))
+        .values(
+            attempts=inputs.c.attempts + 1,
+            lease_owner=bindparam("owner", type_=inputs.c.lease_owner.type),
+            lease_expires_at=bindparam("expires", type_=inputs.c.lease_expires_at.type),
+        )
+        .returning(*_CLAIMED_INPUT)
+    )
 
 
 def heartbeat(
@@ -129,24 +164,42 @@ def heartbeat(
     """Extend ``worker``'s leases on these inputs, and mark those of ``started`` that it has
     begun to run RUNNING. Returns the ones it must stop running: its lease is gone (it
     expired and the input went back to the queue), or the job ended."""
-    rows = conn.execute(
-        select(inputs.c.id, inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job"))
-        .join(jobs, jobs.c.id == inputs.c.job_id)
-        .where(among(conn, inputs.c.id, input_ids))
-    ).all()
+    dialect = conn.dialect.name
+    rows = conn.execute(_holders(dialect, lock=False), {"ids": list(input_ids)}).all()
     kept = [
         row.id
         for row in rows
-        if row.status in LEASED and row.lease_owner == worker and not JobStatus(row.job).terminal
+        if row.status in LEASED
+        and row.lease_owner == worker
+        and not JobStatus(row.job_status).terminal
     ]
     if kept:
-        conn.execute(
-            update(inputs)
-            .where(among(conn, inputs.c.id, kept))
-            .values(lease_expires_at=now() + timedelta(seconds=lease_seconds))
-        )
+        expires = now() + timedelta(seconds=lease_seconds)
+        conn.execute(_renew(dialect), {"ids": kept, "expires": expires})
         _start(conn, worker, sorted(set(started) & set(kept)))
     return sorted(set(input_ids) - set(kept))
+
+
+@cache
+def _holders(dialect: str, *, lock: bool) -> Select[Any]:
+    """Inputs ``ids`` with who holds them and their job's status; ``lock``: locked."""
+    holders = (
+        select(
+            inputs.c.id, inputs.c.status, inputs.c.lease_owner, jobs.c.status.label("job_status")
+        )
+        .join(jobs, jobs.c.id == inputs.c.job_id)
+        .where(any_of(dialect, inputs.c.id, "ids"))
+    )
+    return holders.with_for_update(of=inputs) if lock else holders
+
+
+@cache
+def _renew(dialect: str) -> Update:
+    """The leases of inputs ``ids`` last until ``expires``."""
+    expires = bindparam("expires", type_=inputs.c.lease_expires_at.type)
+    return (
+        update(inputs).where(any_of(dialect, inputs.c.id, "ids")).values(lease_expires_at=expires)
+    )
 
 
 def _start(conn: Connection, worker: str, input_ids: Sequence[int]) -> None:
@@ -156,14 +209,7 @@ def _start(conn: Connection, worker: str, input_ids: Sequence[int]) -> None:
         return
     at = now()
     begun = conn.execute(
-        update(inputs)
-        .where(
-            among(conn, inputs.c.id, input_ids),
-            inputs.c.status == InputStatus.QUEUED.value,
-            inputs.c.lease_owner == worker,
-        )
-        .values(status=InputStatus.RUNNING.value, started_at=at)
-        .returning(inputs.c.job_id)
+        _begin(conn.dialect.name), {"ids": list(input_ids), "owner": worker, "at": at}
     ).scalars()
     deltas: dict[int, JobDelta] = {}
     for job_id in begun:
@@ -171,6 +217,24 @@ def _start(conn: Connection, worker: str, input_ids: Sequence[int]) -> None:
             (InputStatus.QUEUED, InputStatus.RUNNING)
         )
     apply_moves(conn, deltas, actor=worker, reason="work started")
+
+
+@cache
+def _begin(dialect: str) -> Update:
+    """Inputs ``ids`` that worker ``owner`` holds queued are RUNNING since ``at``."""
+    return (
+        update(inputs)
+        .where(
+            any_of(dialect, inputs.c.id, "ids"),
+            inputs.c.status == InputStatus.QUEUED.value,
+            inputs.c.lease_owner == bindparam("owner", type_=inputs.c.lease_owner.type),
+        )
+        .values(
+            status=InputStatus.RUNNING.value,
+            started_at=bindparam("at", type_=inputs.c.started_at.type),
+        )
+        .returning(inputs.c.job_id)
+    )
 
 
 def requeue_expired(conn: Connection, *, max_attempts: int) -> list[int]:
@@ -257,13 +321,21 @@ _CLAIMED_JOB: tuple[ColumnElement[Any], ...] = (
 def _claims(conn: Connection, leased: Sequence[Row[Any]]) -> list[Claim]:
     """The claims of ``leased`` inputs (rows of ``_CLAIMED_INPUT``), in their order."""
     job_ids = sorted({row.job_id for row in leased})
-    of_jobs = select(*_CLAIMED_JOB).where(
-        among(conn, jobs.c.id, job_ids),
+    job_of: dict[int, Row[Any]] = {}
+    if job_ids:
+        claimed_jobs = conn.execute(_claimed_jobs(conn.dialect.name), {"ids": job_ids})
+        job_of = {row.id: row for row in claimed_jobs}
+    return [_claim(row, job_of[row.job_id]) for row in leased]
+
+
+@cache
+def _claimed_jobs(dialect: str) -> Select[Any]:
+    """What a claim hands out of jobs ``ids``."""
+    return select(*_CLAIMED_JOB).where(
+        any_of(dialect, jobs.c.id, "ids"),
         model_versions.c.model_id == jobs.c.model_id,
         model_versions.c.version == jobs.c.model_version,
     )
-    job_of = {row.id: row for row in conn.execute(of_jobs)} if job_ids else {}
-    return [_claim(row, job_of[row.job_id]) for row in leased]
 
 
 def _claim(row: Row[Any], job: Row[Any]) -> Claim:
@@ -292,19 +364,9 @@ def complete(
     with the job's status instead, so the job's counters still add up. Also returns the jobs
     that now wait for their model's collect step.
     """
+    ids = [claim.input_id for claim, _, _ in finished]
     rows = {
-        row.id: row
-        for row in conn.execute(
-            select(
-                inputs.c.id,
-                inputs.c.status,
-                inputs.c.lease_owner,
-                jobs.c.status.label("job_status"),
-            )
-            .join(jobs, jobs.c.id == inputs.c.job_id)
-            .where(among(conn, inputs.c.id, [claim.input_id for claim, _, _ in finished]))
-            .with_for_update(of=inputs)
-        )
+        row.id: row for row in conn.execute(_holders(conn.dialect.name, lock=True), {"ids": ids})
     }
     accepted: list[bool] = []
     changes: list[dict[str, Any]] = []
