@@ -15,6 +15,7 @@ from jobline.domain.status import (
     derive_job_status,
     parse_status,
     statuses_matching,
+    stopped_by,
 )
 
 
@@ -79,3 +80,8 @@ def test_open_and_ended_jobs_keep_their_status() -> None:
     done = _after((None, Q)).moved(Q, R).moved(R, S)
     assert derive_job_status(JobStatus.OPEN, done) is JobStatus.OPEN
     assert derive_job_status(JobStatus.CANCELED, done) is JobStatus.CANCELED
+
+
+def test_an_input_stopped_by_its_jobs_end_ends_timed_out_only_with_a_timed_out_job() -> None:
+    assert stopped_by(JobStatus.TIMEDOUT) is InputStatus.TIMEDOUT
+    assert stopped_by(JobStatus.CANCELED) is InputStatus.CANCELED

@@ -186,6 +186,12 @@ COUNTER_OF: dict[InputStatus, str] = {
 _COUNTER_FIELDS = ("total", *COUNTER_OF.values())
 
 
+def stopped_by(job_status: JobStatus) -> InputStatus:
+    """How an input ends that its job's end stopped: TIMEDOUT with a timed-out job, CANCELED
+    otherwise."""
+    return InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
+
+
 def derive_job_status(current: JobStatus, counters: Counters) -> JobStatus:
     """The status a job has once its inputs are counted as ``counters``.
 

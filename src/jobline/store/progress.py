@@ -22,7 +22,14 @@ from sqlalchemy import (
 )
 
 from jobline.domain.records import JobResult, OutputFile
-from jobline.domain.status import COUNTER_OF, Counters, InputStatus, JobStatus, derive_job_status
+from jobline.domain.status import (
+    COUNTER_OF,
+    Counters,
+    InputStatus,
+    JobStatus,
+    derive_job_status,
+    stopped_by,
+)
 from jobline.store.bulk import among, any_of, insert_rows, update_rows
 from jobline.store.jobs import add_event, counters_of, now
 from jobline.store.tables import events, inputs, job_results, jobs
@@ -171,7 +178,7 @@ def end_job(
     ``status`` when they report (or when their lease expires). A job that has ended already
     is left as it is; returns the job's status either way.
     """
-    input_status = InputStatus.TIMEDOUT if status is JobStatus.TIMEDOUT else InputStatus.CANCELED
+    input_status = stopped_by(status)
     at = now()
     # Inputs before the job row: claims and completions lock in that order too. Held inputs
     # that a worker's transaction has locked are skipped, not waited for: that transaction may

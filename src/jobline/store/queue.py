@@ -12,9 +12,9 @@ from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, func, 
 from sqlalchemy.sql.dml import Update
 
 from jobline.domain.records import OutputFile
-from jobline.domain.status import InputStatus, JobStatus
+from jobline.domain.status import InputStatus, JobStatus, stopped_by
 from jobline.domain.work import Claim, Outcome
-from jobline.store.bulk import among, any_of, update_rows
+from jobline.store.bulk import any_of, update_rows
 from jobline.store.jobs import now
 from jobline.store.progress import JobDelta, apply_moves
 from jobline.store.tables import inputs, jobs, model_versions
@@ -279,7 +279,7 @@ def _after_expiry(
 ) -> tuple[InputStatus, str]:
     """What becomes of an input whose lease expired, and the error it ends with."""
     if job_status.terminal:
-        return _ended_with(job_status), f"the job was {job_status.value.lower()}"
+        return stopped_by(job_status), f"the job was {job_status.value.lower()}"
     if attempts >= max_attempts:
         error = (
             f"its worker vanished during each of {attempts} attempts "
@@ -287,11 +287,6 @@ def _after_expiry(
         )
         return InputStatus.FAILED, error
     return InputStatus.QUEUED, ""
-
-
-def _ended_with(job_status: JobStatus) -> InputStatus:
-    """How an input ends that its job's end (canceled, timed out) stopped."""
-    return InputStatus.TIMEDOUT if job_status is JobStatus.TIMEDOUT else InputStatus.CANCELED
 
 
 # What a claim hands out of an input, and of its job and model version (read apart: one
@@ -408,7 +403,7 @@ def _ending_values(
         "peak_memory_kib": outcome.peak_memory_kib,
     }
     if job_status in (JobStatus.CANCELED, JobStatus.TIMEDOUT):
-        status = _ended_with(job_status)
+        status = stopped_by(job_status)
         values.update(
             status=status.value,
             outputs={},
@@ -422,13 +417,19 @@ def _ending_values(
 def held_claims(conn: Connection, worker: str, input_ids: Sequence[int]) -> list[Claim]:
     """The claims among ``input_ids`` that ``worker`` still runs under its lease, as they were
     handed out: what a remote worker's report is checked against."""
-    held = conn.execute(
+    held = conn.execute(_held(conn.dialect.name), {"ids": list(input_ids), "owner": worker})
+    return _claims(conn, held.all())
+
+
+@cache
+def _held(dialect: str) -> Select[Any]:
+    """Inputs ``ids`` that worker ``owner`` holds, as a claim hands them out, in order."""
+    return (
         select(*_CLAIMED_INPUT)
         .where(
-            among(conn, inputs.c.id, input_ids),
+            any_of(dialect, inputs.c.id, "ids"),
             inputs.c.status.in_(LEASED),
-            inputs.c.lease_owner == worker,
+            inputs.c.lease_owner == bindparam("owner", type_=inputs.c.lease_owner.type),
         )
         .order_by(inputs.c.id)
     )
-    return _claims(conn, held.all())
