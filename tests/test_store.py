@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 
 from jobline.core import jobs, work
 from jobline.core.jobs import Submission
@@ -16,7 +19,8 @@ from jobline.domain.status import InputStatus, JobStatus
 from jobline.domain.work import Outcome
 from jobline.store import Store, migrate
 from jobline.store import jobs as job_store
-from jobline.store.tables import metadata
+from jobline.store.bulk import insert_rows, update_rows
+from jobline.store.tables import events, inputs, metadata
 from tests.conftest import MakeUser
 
 
@@ -106,3 +110,67 @@ def test_running_inputs_of_a_canceled_job_end_canceled(store: Store, make_user: 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_rows_written_in_bulk_read_back_as_given(store: Store, make_user: MakeUser) -> None:
+    caller = _principal(store, make_user)
+    job = jobs.submit(
+        store, caller, Submission("echo", {"a": {"input": b"x"}, "b": {"input": b"y"}})
+    )
+    at = datetime(2026, 12, 2, 21, 30, 1, 123456, tzinfo=UTC)
+    reason = 'quotes " and \\ backslash, ünïcode, {"braces"}'
+    outputs = {"nested": [1, 2.5, None, {"deep": "ü"}], "flag": True}
+    with store.write() as conn:
+        ids = conn.execute(select(inputs.c.id).where(inputs.c.job_id == job.id)).scalars().all()
+        insert_rows(
+            conn,
+            events,
+            [
+                {
+                    "job_id": job.id,
+                    "at": at,
+                    "actor": "bulk",
+                    "from_status": None,
+                    "to_status": "SUBMITTED",
+                    "reason": reason,
+                },
+                {
+                    "job_id": job.id,
+                    "at": at,
+                    "actor": "bulk",
+                    "from_status": "SUBMITTED",
+                    "to_status": "IN_PROGRESS",
+                    "reason": "",
+                },
+            ],
+        )
+        update_rows(
+            conn,
+            inputs,
+            [
+                {"id": ids[0], "started_at": at, "cpu_seconds": 1e-06, "outputs": outputs},
+                {"id": ids[1], "started_at": None, "cpu_seconds": 2.0, "outputs": {}},
+            ],
+            same={"error": reason},
+        )
+    with store.read() as conn:
+        written = conn.execute(
+            select(events.c.at, events.c.from_status, events.c.reason)
+            .where(events.c.actor == "bulk")
+            .order_by(events.c.id)
+        ).all()
+        rows = conn.execute(
+            select(inputs.c.started_at, inputs.c.cpu_seconds, inputs.c.outputs, inputs.c.error)
+            .where(inputs.c.job_id == job.id)
+            .order_by(inputs.c.id)
+        ).all()
+    assert [tuple(row) for row in written] == [(at, None, reason), (at, "SUBMITTED", "")]
+    assert [tuple(row) for row in rows] == [(at, 1e-06, outputs, reason), (None, 2.0, {}, reason)]
+
+
+def test_a_naive_time_is_refused_in_bulk_too(store: Store, make_user: MakeUser) -> None:
+    caller = _principal(store, make_user)
+    job = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    naive = {"job_id": job.id, "at": datetime(2026, 12, 2), "actor": "bulk", "to_status": "X"}
+    with pytest.raises((ValueError, StatementError)), store.write() as conn:
+        insert_rows(conn, events, [naive | {"from_status": None, "reason": ""}])

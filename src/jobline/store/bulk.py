@@ -1,16 +1,18 @@
 """Statements over many rows at once that cost the same whatever the number of rows.
 
 On PostgreSQL a list of ids is one array parameter (``= ANY``) and a batch of row changes is
-one statement over arrays (``unnest``), so each statement's text is the same for 1 or 1 000
-rows: the driver converts it once, and the server prepares and plans it once. (An expanded
-``IN (...)`` or an executemany is a new text, or a new execution, for every size or row.)
-SQLite gets the plain forms, which cost it nothing extra.
+one statement over one JSON parameter holding all the rows (``jsonb_to_recordset``), so each
+statement's text is the same for 1 or 1 000 rows: the server prepares and plans it once. (An
+expanded ``IN (...)`` or an executemany is a new text, or a new execution, for every size or
+row; one array per column costs the driver a conversion of every value, which took more time
+than the statement.) SQLite gets the plain forms, which cost it nothing extra.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    cast,
     column,
     func,
     insert,
@@ -30,8 +33,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.dml import Insert, Update
-from sqlalchemy.sql.elements import ColumnClause
-from sqlalchemy.types import JSON, TypeEngine
 
 
 def among(conn: Connection, key: ColumnElement[Any], ids: Sequence[int]) -> ColumnElement[bool]:
@@ -64,12 +65,13 @@ def update_rows(
         return
     names = [name for name in rows[0] if name != key]
     same = dict(same or {})
+    renamed_same = {f"same_{name}": value for name, value in same.items()}
     if conn.dialect.name != "postgresql":
         statement = _update_by_key(table, key, tuple(names), tuple(same))
-        conn.execute(statement, [_renamed(row, key) | _renamed_same(same) for row in rows])
+        conn.execute(statement, [_renamed(row, key) | renamed_same for row in rows])
         return
-    statement = _update_over_arrays(table, key, tuple(names), tuple(same))
-    conn.execute(statement, _arrays(table, rows, [key, *names]) | _renamed_same(same))
+    statement = _update_over_json(table, key, tuple(names), tuple(same))
+    conn.execute(statement, {"rows": _json(rows)} | renamed_same)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -79,8 +81,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     if conn.dialect.name != "postgresql":
         conn.execute(insert(table), list(rows))
         return
-    names = list(rows[0])
-    conn.execute(_insert_over_arrays(table, tuple(names)), _arrays(table, rows, names))
+    conn.execute(_insert_over_json(table, tuple(rows[0])), {"rows": _json(rows)})
 
 
 # The statements are built once per table and set of columns: they are the queue's most
@@ -95,57 +96,44 @@ def _update_by_key(table: Table, key: str, names: tuple[str, ...], same: tuple[s
 
 
 @cache
-def _update_over_arrays(
+def _update_over_json(
     table: Table, key: str, names: tuple[str, ...], same: tuple[str, ...]
 ) -> Update:
-    changes = _unnest(table, [key, *names])
-    values = {name: _cast(table, name, changes.c[name]) for name in names}
+    changes = _recordset(table, (key, *names))
+    values: dict[str, Any] = {name: changes.c[name] for name in names}
     values |= {name: bindparam(f"same_{name}", type_=table.c[name].type) for name in same}
     return update(table).where(table.c[key] == changes.c[key]).values(values)
 
 
 @cache
-def _insert_over_arrays(table: Table, names: tuple[str, ...]) -> Insert:
-    changes = _unnest(table, list(names))
-    picked = select(*(_cast(table, name, changes.c[name]) for name in names))
-    return insert(table).from_select(list(names), picked)
+def _insert_over_json(table: Table, names: tuple[str, ...]) -> Insert:
+    changes = _recordset(table, names)
+    return insert(table).from_select(list(names), select(*(changes.c[name] for name in names)))
+
+
+def _recordset(table: Table, names: tuple[str, ...]) -> Any:
+    """The rows of the JSON parameter ``rows`` (a list of objects), their fields typed as the
+    table's columns of those names, as a table named ``changes``."""
+    rows = cast(bindparam("rows", type_=Text()), JSONB)
+    return (
+        func.jsonb_to_recordset(rows)
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived(name="changes", with_types=True)
+    )
 
 
 def _renamed(row: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {("row_key" if name == key else f"new_{name}"): value for name, value in row.items()}
 
 
-def _renamed_same(same: Mapping[str, Any]) -> dict[str, Any]:
-    return {f"same_{name}": value for name, value in same.items()}
+def _json(rows: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"))
 
 
-def _unnest(table: Table, names: list[str]) -> Any:
-    """``unnest`` of one array parameter per column (``rows_<name>``): the rows as a table
-    named ``changes``."""
-    kinds = {name: _element_type(table.c[name].type) for name in names}
-    return (
-        func.unnest(*(bindparam(f"rows_{name}", type_=ARRAY(kind)) for name, kind in kinds.items()))
-        .table_valued(*(column(name, kinds[name]) for name in names))
-        .render_derived(name="changes")
-    )
-
-
-def _arrays(table: Table, rows: Sequence[Mapping[str, Any]], names: list[str]) -> dict[str, Any]:
-    """The parameters of ``_unnest``: one list of values per column."""
-    return {f"rows_{name}": _column(table, rows, name) for name in names}
-
-
-def _element_type(kind: TypeEngine[Any]) -> TypeEngine[Any]:
-    # JSON travels as text: in an array, a JSON list would be taken for a nested array.
-    return Text() if isinstance(kind, JSON) else kind
-
-
-def _column(table: Table, rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
-    values = [row[name] for row in rows]
-    return [json.dumps(v) for v in values] if isinstance(table.c[name].type, JSON) else values
-
-
-def _cast(table: Table, name: str, value: ColumnClause[Any]) -> ColumnElement[Any]:
-    if isinstance(table.c[name].type, JSON):
-        return value.cast(JSONB)
-    return value
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 text with their offset, which PostgreSQL reads back exactly."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a value the store keeps")
