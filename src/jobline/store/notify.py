@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, String, bindparam, func, select
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,10 @@ def announce(engine: Engine, sender: str = "") -> None:
 def announce_in(conn: Connection, sender: str = "") -> None:
     """``announce`` as part of the transaction ``conn``: PostgreSQL delivers it at the commit
     (after the work it announces is visible), and not at all if the transaction rolls back."""
-    conn.execute(select(func.pg_notify(CHANNEL, sender)))
+    conn.execute(_NOTIFY, {"sender": sender})
+
+
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("sender", type_=String())))
 
 
 class Listener:
