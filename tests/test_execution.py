@@ -23,13 +23,13 @@ from jobline.worker.loop import Worker
 from jobline.worker.runner import Runner
 from jobline.worker.source import LocalWorkSource
 from tests.conftest import MakeClient, MakeUser
-from tests.fixture_models import Crash, Hog, Spawner, Words
+from tests.fixture_models import Crash, Hog, NotJson, Spawner, Words
 
 
 @pytest.fixture
 def caller(store: Store, make_user: MakeUser) -> Principal:
     with store.write() as conn:
-        for code in (Crash, Spawner):
+        for code in (Crash, NotJson, Spawner):
             catalog.register(conn, code.name, code.description, code.model_version())
     user, _ = make_user("ann")
     return Principal(user=user, key_prefix=None)
@@ -59,6 +59,21 @@ def test_a_crashing_model_fails_its_input_and_the_worker_goes_on(
     _, (item,) = jobs.results(store, caller, crashed.identifier)
     assert item.status is InputStatus.FAILED
     assert item.error == "the model's process exited with code 3"
+    assert jobs.get(store, caller, fine.identifier).status is JobStatus.COMPLETED
+
+
+def test_outputs_that_are_not_json_fail_their_input_and_the_worker_goes_on(
+    store: Store, caller: Principal, drain: Callable[[], int]
+) -> None:
+    bad = jobs.submit(
+        store, caller, Submission("notjson", {"nan": {"input": b"nan"}, "set": {"input": b"x"}})
+    )
+    fine = jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    drain()
+    _, items = jobs.results(store, caller, bad.identifier)
+    assert {item.status for item in items} == {InputStatus.FAILED}
+    assert all(item.error.startswith("the model's outputs are not JSON") for item in items)
+    assert jobs.get(store, caller, bad.identifier).status is JobStatus.ERROR
     assert jobs.get(store, caller, fine.identifier).status is JobStatus.COMPLETED
 
 

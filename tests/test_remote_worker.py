@@ -152,6 +152,27 @@ def test_a_report_over_the_request_limit_is_413_naming_the_limit(
     assert str(MAX_REQUEST_BYTES) in answer.json()["message"]
 
 
+def test_a_report_with_numbers_json_cannot_hold_is_400_naming_them(
+    server: str, worker_key: str
+) -> None:
+    outcome = (
+        '{"input_id": 1, "job_id": 1, "job_identifier": "j", "lease_owner": "w",'
+        ' "status": "SUCCEEDED", "started_at": "2026-12-02T10:00:00Z",'
+        ' "finished_at": "2026-12-02T10:00:01Z", "cpu_seconds": 1e999,'
+        ' "outputs": {"results.json": {"ratio": NaN}}}'
+    )
+    report = f'{{"worker": "w", "outcomes": [{outcome}]}}'
+    answer = httpx.post(
+        f"{server}/v1/work/complete",
+        files=[("report", ("report.json", report.encode()))],
+        headers={"Authorization": f"Bearer {worker_key}"},
+    )
+    assert answer.status_code == 400
+    message = answer.json()["message"]
+    assert "cpu_seconds" in message and "finite" in message
+    assert "outputs" in message and "NaN or Infinity" in message
+
+
 def test_user_keys_may_not_work(server: str, make_user: MakeUser) -> None:
     _, key = make_user("mallory")
     headers = {"Authorization": f"Bearer {key}"}

@@ -105,3 +105,15 @@ class Runaway(ModelCode):
 def _sleep_forever() -> int:
     while True:
         time.sleep(1)
+
+
+class NotJson(ModelCode):
+    """Returns outputs that JSON cannot hold: NaN for input "nan", a set otherwise."""
+
+    identifier = "notjson"
+    name = "Not JSON"
+
+    def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
+        if parts["input"] == b"nan":
+            return Result(outputs={"results.json": {"ratio": float("nan")}})
+        return Result(outputs={"results.json": {"tags": {"a", "b"}}})

@@ -9,6 +9,7 @@ worker's name, which the registry binds to the caller's key (see ``jobline.core.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -150,10 +151,19 @@ class OutcomeIn(BaseModel):
     status: InputStatus
     started_at: AwareDatetime
     finished_at: AwareDatetime
-    cpu_seconds: float = Field(0.0, ge=0)
+    cpu_seconds: float = Field(0.0, ge=0, allow_inf_nan=False)
     peak_memory_kib: int = Field(0, ge=0)
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str = ""
+
+    @field_validator("outputs")
+    @classmethod
+    def _finite(cls, outputs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(outputs, allow_nan=False)
+        except ValueError as exc:
+            raise ValueError("outputs must be JSON, without NaN or Infinity") from exc
+        return outputs
 
 
 class ReportIn(BaseModel):

@@ -127,7 +127,7 @@ def _renamed(row: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def _json(rows: Sequence[Mapping[str, Any]]) -> str:
-    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+    return json.dumps(rows, default=_json_value, separators=(",", ":"), allow_nan=False)
 
 
 def _json_value(value: object) -> str:

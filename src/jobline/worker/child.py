@@ -14,6 +14,7 @@ most that much address space: an allocation past it fails, and the input fails s
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import resource
@@ -70,6 +71,7 @@ def _run(
             code.load()
             loaded[entry_point] = code
         result = loaded[entry_point].run(parts, args)
+        _check_json(result.outputs)
         reply: Reply = ("ok", result.outputs, result.files, 0.0, 0)
     except ModelError as exc:
         reply = ("error", str(exc), {}, 0.0, 0)
@@ -81,6 +83,14 @@ def _run(
         reply = ("error", f"{type(exc).__name__}: {exc}", {}, 0.0, 0)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return (*reply[:3], _cpu_seconds() - before, usage.ru_maxrss)
+
+
+def _check_json(outputs: dict[str, Any]) -> None:
+    """Outputs are stored as JSON: a model whose outputs are anything else fails its input."""
+    try:
+        json.dumps(outputs, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"the model's outputs are not JSON: {exc}") from exc
 
 
 def _end_with(sentinel: int) -> None:
