@@ -119,9 +119,9 @@ def test_a_worker_killed_mid_input_its_inputs_run_again_on_another_after_the_lea
         print(
             f"\nlease-expiry rerun: {rerun_seconds:.2f} s after kill -9 (lease {LEASE_SECONDS:g} s)"
         )
-        # The issue's target is lease + 2 s (measured 2.7-3.6 s, once 5.01 s on a 3 s lease:
-        # bench/RESULTS.md). The test only holds it to "after the lease, on the next rounds",
-        # so a loaded machine's scheduling does not turn a timing into a failure.
+        # The issue's target is lease + 2 s, which bench/throughput.py measures (3.0-3.2 s on
+        # a 3 s lease: bench/RESULTS.md). The test only holds it to "after the lease, on the
+        # next rounds", so a loaded machine's scheduling does not turn a timing into a failure.
         assert LEASE_SECONDS - 1.0 <= rerun_seconds <= LEASE_SECONDS + 5.0
 
 
