@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from jobline.domain.status import InputStatus
 from jobline.domain.workers import WorkerInfo, WorkerRecord
-from jobline.store.queue import LEASED, RUNNABLE
+from jobline.store.pick import RUNNABLE
+from jobline.store.queue import LEASED
 from jobline.store.tables import inputs, jobs, workers
 
 
