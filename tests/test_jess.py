@@ -293,14 +293,15 @@ def _principal(store: Store, email: str) -> Principal:
 def _dated_jobs(store: Store, email: str) -> dict[str, int]:
     """Three jobs of the user, submitted on given days, ending in three statuses.
 
-    The third sleeps far longer than the test takes, so that it is surely canceled, not done.
+    The third sleeps for an hour (four bytes, as the others send), so that it is surely
+    canceled, not done.
     """
     caller = _principal(store, email)
     made: dict[str, int] = {}
     for day, model, text in (
         ("2024-01-10", "echo", b"0.01"),
         ("2024-01-20", "fail", b"0.01"),
-        ("2024-02-05", "sleep", b"600"),
+        ("2024-02-05", "sleep", b"3600"),
     ):
         job = jobs.submit(store, caller, jobs.Submission(model, {"a": {"input": text}}))
         moment = datetime.fromisoformat(day).replace(hour=23, minute=30, tzinfo=UTC)
