@@ -304,6 +304,9 @@ def test_a_job_past_its_own_timeout_ends_timedout_with_its_inputs_stopped(
 
 
 def test_a_batch_runs_in_one_child_and_a_timeout_or_cancel_stops_only_its_own_input() -> None:
+    """Each input of a batch begins when the one before it has ended (what the worker then
+    reports RUNNING), and ends on its own."""
+
     def claim(input_id: int, code: type[Echo] | type[Sleep], timeout: float) -> Claim:
         entry_point = code.model_version().entry_point
         return Claim(
@@ -329,16 +332,23 @@ def test_a_batch_runs_in_one_child_and_a_timeout_or_cancel_stops_only_its_own_in
         (claim(3, Echo, 10.0), {"input": b"c"}, canceled),
         (claim(4, Echo, 10.0), {"input": b"d"}, None),
     ]
-    ended: list[tuple[int, InputStatus]] = []
+    steps: list[tuple[int, InputStatus | str]] = []
     runner = Runner()
     try:
-        runner.run_many(tasks, lambda done, outcome: ended.append((done.input_id, outcome.status)))
+        runner.run_many(
+            tasks,
+            lambda done, outcome: steps.append((done.input_id, outcome.status)),
+            lambda begun: steps.append((begun.input_id, "begun")),
+        )
     finally:
         runner.close()
-    assert ended == [
+    assert steps == [
+        (1, "begun"),
         (1, InputStatus.SUCCEEDED),
+        (2, "begun"),
         (2, InputStatus.TIMEDOUT),
-        (3, InputStatus.CANCELED),
+        (3, InputStatus.CANCELED),  # never begun
+        (4, "begun"),
         (4, InputStatus.SUCCEEDED),  # in the child that replaced the killed one
     ]
 

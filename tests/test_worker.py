@@ -12,7 +12,7 @@ import pytest
 from jobline.core import jobs
 from jobline.core.jobs import Submission
 from jobline.domain.records import Principal
-from jobline.domain.status import JobStatus
+from jobline.domain.status import InputStatus, JobStatus
 from jobline.store import Store
 from jobline.worker.loop import Worker
 from jobline.worker.source import LocalWorkSource
@@ -66,6 +66,28 @@ def test_background_worker_wakes_on_submit(store: Store, make_user: MakeUser) ->
     finally:
         worker.stop()
     assert waited < 0.9  # well under the idle poll of one second: woken, not polled
+
+
+def test_the_input_a_slot_runs_is_running_and_the_one_behind_it_queued(
+    store: Store, make_user: MakeUser
+) -> None:
+    caller = _caller(make_user)
+    job = jobs.submit(
+        store, caller, Submission("sleep", {"a": {"input": b"1.5"}, "b": {"input": b"1.5"}})
+    )
+    worker = Worker(LocalWorkSource(store), slots=1, name="one-slot")
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while (moving := jobs.get(store, caller, job.id)).status is JobStatus.SUBMITTED:
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.02)
+        _, items = jobs.results(store, caller, job.id)
+    finally:
+        worker.stop()
+    assert moving.status is JobStatus.IN_PROGRESS and moving.started_at is not None
+    assert (moving.counters.running, moving.counters.queued) == (1, 1)
+    assert [item.status for item in items] == [InputStatus.RUNNING, InputStatus.QUEUED]
 
 
 def test_work_queued_on_one_node_wakes_another_on_postgres(

@@ -62,8 +62,11 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.host = socket.gethostname()
         self._finished: queue.SimpleQueue[tuple[Claim, Outcome]] = queue.SimpleQueue()
-        # Inputs that a slot has handed to its model process: RUNNING from the next heartbeat.
-        self._begun: queue.SimpleQueue[int] = queue.SimpleQueue()
+        # The input each slot's model process runs now (slot thread -> input id): RUNNING
+        # from the next heartbeat. A batch crosses to the process at once, but its inputs run
+        # one after the other; one that began and ended between two beats goes from QUEUED to
+        # its end in one step.
+        self._now_running: dict[int, int] = {}
         self._wake = threading.Event()  # something happened: an input ended or work arrived
         self._work_hint = threading.Event()  # new work may be queued
         self._stop = threading.Event()
@@ -120,7 +123,6 @@ class Worker:
     def _coordinate(self, *, burst: bool) -> int:
         ran = 0
         running: dict[int, threading.Event] = {}  # input id -> set to stop it
-        begun: set[int] = set()  # of those, begun but not yet reported so
         next_beat = time.monotonic() + HEARTBEAT_SECONDS
         next_presence = 0.0  # report to the registry at once, then when due
         self._work_hint.set()
@@ -141,7 +143,7 @@ class Worker:
                         ran += len(done)
                     now = time.monotonic()
                     if (running and now >= next_beat) or now >= next_presence:
-                        self._heartbeat(running, begun)
+                        self._heartbeat(running)
                         next_beat = now + HEARTBEAT_SECONDS
                         next_presence = now + PRESENCE_SECONDS
                     claims = self._claim(self._capacity() - len(running), len(running))
@@ -160,12 +162,10 @@ class Worker:
                     runner.close()
                 self._runners.clear()
 
-    def _heartbeat(self, running: dict[int, threading.Event], begun: set[int]) -> None:
-        """Report to the registry, keep the leases of the inputs held, report those begun
-        since the last beat, and stop those whose job ended meanwhile."""
-        while not self._begun.empty():
-            begun.add(self._begun.get())
-        started = sorted(begun.intersection(running))
+    def _heartbeat(self, running: dict[int, threading.Event]) -> None:
+        """Report to the registry, keep the leases of the inputs held, report those that the
+        slots run now begun, and stop those whose job ended meanwhile."""
+        started = sorted(set(self._now_running.copy().values()).intersection(running))
         try:
             stop = self.source.heartbeat(self._info(len(running)), list(running), started)
         except ServiceUnavailable as exc:
@@ -173,7 +173,6 @@ class Worker:
             # rather than stop beating until every running input has ended.
             log.warning("worker %s could not heartbeat (%s); trying again", self.name, exc)
             return
-        begun.clear()  # reported now, or no longer held
         for input_id in stop:
             running[input_id].set()
 
@@ -254,7 +253,6 @@ class Worker:
                 )
                 continue
             tasks.append((claim, parts, stop))
-            self._begun.put(claim.input_id)
         reported: set[int] = set()
 
         def done(claim: Claim, outcome: Outcome) -> None:
@@ -262,7 +260,7 @@ class Worker:
             self._done(claim, outcome)
 
         try:
-            runner.run_many(tasks, done)
+            runner.run_many(tasks, done, self._begin)
         except Exception as exc:  # what did not end fails; the slot lives on
             log.exception("inputs %s could not be run", [c.input_id for c, _, _ in tasks])
             for claim, _, _ in tasks:
@@ -270,6 +268,12 @@ class Worker:
                     error = f"could not run the input: {exc}"
                     self._done(claim, Runner.ended(InputStatus.FAILED, error))
 
+    def _begin(self, claim: Claim) -> None:
+        """On a slot thread: its model process begins ``claim``."""
+        self._now_running[threading.get_ident()] = claim.input_id
+
     def _done(self, claim: Claim, outcome: Outcome) -> None:
+        if self._now_running.get(threading.get_ident()) == claim.input_id:
+            del self._now_running[threading.get_ident()]
         self._finished.put((claim, outcome))
         self._wake.set()

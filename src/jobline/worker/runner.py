@@ -58,8 +58,10 @@ class Runner:
         self,
         tasks: Sequence[tuple[Claim, dict[str, bytes], threading.Event | None]],
         report: Callable[[Claim, Outcome], None],
+        begin: Callable[[Claim], None] | None = None,
     ) -> None:
-        """Run ``tasks`` one after the other, handing each outcome to ``report`` as it ends.
+        """Run ``tasks`` one after the other, handing each outcome to ``report`` as it ends,
+        and each claim to ``begin`` as the child begins it.
 
         They cross to the child in one message and it answers each as it ends, so a batch of
         fast inputs costs one round trip, not one each. Each input still has its own timeout,
@@ -77,6 +79,8 @@ class Runner:
             conn.send([(claim.entry_point, parts, claim.args) for claim, parts, _ in left])
             ran = 0
             for claim, _, stop in left:
+                if begin is not None:
+                    begin(claim)
                 outcome, child_lives = self._await(conn, claim, stop)
                 report(claim, outcome)
                 ran += 1
