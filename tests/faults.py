@@ -22,7 +22,7 @@ from jobline.store import Store, catalog
 from jobline.store.engine import make_engine
 from jobline.store.tables import inputs, jobs
 from tests import conftest
-from tests.fixture_models import Runaway
+from tests.fixture_models import Runaway, Tally
 from tests.postgres import OwnPostgres, own_postgres
 from tests.processes import (
     JOBLINE,
@@ -50,7 +50,8 @@ def prepare(url: str, blob_dir: Path) -> Keys:
     store = Store.open(url, blob_dir)
     try:
         with store.write() as conn:
-            catalog.register(conn, Runaway.name, Runaway.description, Runaway.model_version())
+            for code in (Runaway, Tally):
+                catalog.register(conn, code.name, code.description, code.model_version())
         keys = []
         for name, role, kind in [
             ("ann", Role.MEMBER, KeyKind.USER),

@@ -191,6 +191,41 @@ def test_serve_restarted_under_a_remote_worker_loses_nothing(pg_url: str, tmp_pa
         assert worker.process.poll() is None, worker.output()  # it waited for the server
 
 
+@pytest.mark.postgres
+def test_two_nodes_and_two_remote_workers_run_every_input_exactly_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    keys = prepare(pg_url, tmp_path / "data" / "blobs")
+    env = short_lease_env(pg_url, tmp_path / "data")
+    tally = tmp_path / "tally.log"
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    with (
+        serving(tmp_path, ports[0], slots=1, env=env, name="node-0"),
+        serving(tmp_path, ports[1], slots=1, env=env, name="node-1"),
+        working(tmp_path, urls[0], keys.worker, "remote-0", slots=2, env=env),
+        working(tmp_path, urls[1], keys.worker, "remote-1", slots=2, env=env),
+        Client(urls[0], keys.user) as first,
+        Client(urls[1], keys.user) as second,
+    ):
+        submitted = [
+            (first, second)[n % 2].submit(
+                "tally",
+                [f"{n}-{i}" for i in range(10)],
+                args={"tally": str(tally), "seconds": 0.02},
+            )["identifier"]
+            for n in range(20)
+        ]
+        until(lambda: all_done(second, submitted), RUN_SECONDS, "every job completes")
+        for job in submitted:
+            items = check_counts(first, job, 10)
+            assert {item["attempts"] for item in items} == {1}, items
+        actors = {event["actor"] for job in submitted for event in second.events(job)[1:]}
+    runs = tally.read_text().split()
+    assert sorted(runs) == sorted(f"{n}-{i}" for n in range(20) for i in range(10))
+    assert len(actors) >= 2, actors  # the work was shared
+
+
 def test_a_model_that_spins_and_forks_is_killed_at_its_timeout_with_all_it_started(
     tmp_path: Path,
 ) -> None:

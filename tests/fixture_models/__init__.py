@@ -117,3 +117,18 @@ class NotJson(ModelCode):
         if parts["input"] == b"nan":
             return Result(outputs={"results.json": {"ratio": float("nan")}})
         return Result(outputs={"results.json": {"tags": {"a", "b"}}})
+
+
+class Tally(ModelCode):
+    """Appends its input, a line, to the file that the job's ``tally`` argument names, after
+    ``seconds`` (an argument too): that file then tells how many times each input ran."""
+
+    identifier = "tally"
+    name = "Tally"
+
+    def run(self, parts: dict[str, bytes], args: dict[str, Any]) -> Result:
+        time.sleep(float(args.get("seconds", 0)))
+        # One write of a line under O_APPEND: concurrent runs never interleave their lines.
+        with open(args["tally"], "ab") as tally:
+            tally.write(parts["input"] + b"\n")
+        return Result(outputs={"ran": parts["input"].decode()})
