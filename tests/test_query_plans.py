@@ -21,6 +21,7 @@ from jobline.domain.status import JobStatus
 from jobline.store import Store
 from jobline.store import stats as stats_store
 from jobline.store import users as user_store
+from jobline.store.bulk import update_rows
 from jobline.store.history import SORT_COLUMNS, conditions, page_statement
 from jobline.store.jobs import visible_to
 from jobline.store.plans import SORT_LIMIT
@@ -290,6 +291,35 @@ def test_a_members_stats_over_a_window_read_only_the_user_index(
         else:
             plan = [str(row[-1]) for row in rows]
             assert any("USING INDEX ix_jobs_user_id_submitted_at_id" in s for s in plan), plan
+
+
+def test_a_batch_of_job_changes_reads_only_its_jobs(store: Store) -> None:
+    """A worker's report updates its jobs through their keys, not a scan of every job (the
+    planner takes a batch to hold 100 rows, and a table of some thousands to be cheaper to
+    read whole than to probe 100 times)."""
+    seed(store, SeedPlan(jobs=4_000, users=6, accounts=2, models=3))
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    with store.write() as conn:
+        ids = list(conn.execute(select(jobs.c.id).order_by(jobs.c.id).limit(30)).scalars())
+        changes = [{"id": job_id, "cpu_seconds": 1.5} for job_id in ids]
+        statements: list[tuple[str, Any]] = []
+
+        def seen(*args: Any) -> None:
+            statements.append((args[2], args[3]))
+
+        event.listen(conn, "before_cursor_execute", seen)
+        try:
+            update_rows(conn, jobs, changes, same={"updated_at": at})
+        finally:
+            event.remove(conn, "before_cursor_execute", seen)
+        changed = conn.execute(select(jobs.c.cpu_seconds).where(jobs.c.id.in_(ids))).scalars()
+        assert set(changed) == {1.5}
+        if conn.dialect.name == "sqlite":
+            return  # SQLite updates row by row, by key
+        ((statement, parameters),) = statements
+        rows = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).all()
+        scans = _scans(rows[0][0][0]["Plan"])
+        assert scans and all(kind != "Seq Scan" for kind, _ in scans), scans
 
 
 def _scans(node: dict[str, Any]) -> list[tuple[str, str]]:

@@ -59,8 +59,8 @@ def update_rows(
     key: str = "id",
     same: Mapping[str, Any] | None = None,
 ) -> None:
-    """Set each row's columns (its mapping, the ``key`` column naming the row) and the columns
-    of ``same`` on all of them. Every mapping has the same names."""
+    """Set each row's columns (its mapping, the ``key`` column, of integers, naming the row)
+    and the columns of ``same`` on all of them. Every mapping has the same names."""
     if not rows:
         return
     names = [name for name in rows[0] if name != key]
@@ -71,7 +71,8 @@ def update_rows(
         conn.execute(statement, [_renamed(row, key) | renamed_same for row in rows])
         return
     statement = _update_over_json(table, key, tuple(names), tuple(same))
-    conn.execute(statement, {"rows": _json(rows)} | renamed_same)
+    keys = [row[key] for row in rows]
+    conn.execute(statement, {"rows": _json(rows), "keys": keys} | renamed_same)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -102,7 +103,10 @@ def _update_over_json(
     changes = _recordset(table, (key, *names))
     values: dict[str, Any] = {name: changes.c[name] for name in names}
     values |= {name: bindparam(f"same_{name}", type_=table.c[name].type) for name in same}
-    return update(table).where(table.c[key] == changes.c[key]).values(values)
+    # The keys again, as an array: the planner cannot see how many rows the JSON holds (it
+    # assumes 100) and, on a table of some thousands of rows, would read the whole table.
+    by_key = any_of("postgresql", table.c[key], "keys")
+    return update(table).where(table.c[key] == changes.c[key], by_key).values(values)
 
 
 @cache
