@@ -7,12 +7,15 @@ wherever it has any other way, so a tiny test table shows the plan a large one w
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, event, func, select, text
 
+from jobline.core import jobs as core_jobs
+from jobline.core.jobs import Submission
 from jobline.domain.conditions import CountCondition
 from jobline.domain.history import Cursor, HistoryQuery, SortField, TimeField
 from jobline.domain.records import Principal, Role
@@ -24,6 +27,7 @@ from jobline.store import users as user_store
 from jobline.store.bulk import update_rows
 from jobline.store.history import SORT_COLUMNS, conditions, page_statement
 from jobline.store.jobs import visible_to
+from jobline.store.pick import fair_pick
 from jobline.store.plans import SORT_LIMIT
 from jobline.store.seed import SeedPlan, seed
 from jobline.store.tables import jobs, sort_index_name, users
@@ -322,11 +326,57 @@ def test_a_batch_of_job_changes_reads_only_its_jobs(store: Store) -> None:
         assert scans and all(kind != "Seq Scan" for kind, _ in scans), scans
 
 
-def _scans(node: dict[str, Any]) -> list[tuple[str, str]]:
-    """(node type, index) of every scan of jobs in a PostgreSQL plan."""
+def test_a_claim_planned_once_walks_the_index_of_queued_inputs(
+    store: Store, make_user: MakeUser
+) -> None:
+    """The queue's statements are planned once for any parameters (PostgreSQL) or use no
+    per-value knowledge (SQLite): the claim must still read the partial index of queued
+    inputs, not every input (it did, 60 ms a claim at 20,000 queued)."""
+    user, _ = make_user("ann")
+    caller = Principal(user=user, key_prefix=None)
+    for _ in range(3):
+        core_jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
+    statements: list[tuple[str, Any]] = []
+
+    def seen(*args: Any) -> None:
+        statements.append((args[2], args[3]))
+
+    with store.write(plan_once=True) as conn:
+        event.listen(conn, "before_cursor_execute", seen)
+        try:
+            assert len(fair_pick(conn, None, 3)) == 3
+        finally:
+            event.remove(conn, "before_cursor_execute", seen)
+        rest = next((s, p) for s, p in statements if "ORDER BY inputs.job_id, inputs.id" in s)
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + rest[0], rest[1]).all()
+            assert any("ix_inputs_queued" in str(step[-1]) for step in plan), plan
+            return
+        # The plan made once: a prepared statement's generic plan, parameters as $1, $2, ...
+        statement, parameters = rest
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
+        prepared = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m[1]) + 1}", statement)
+        conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        conn.exec_driver_sql("PREPARE claim_rest AS " + prepared)
+        arguments = ", ".join(_sql_literal(parameters[name]) for name in names)
+        explain = f"EXPLAIN (FORMAT JSON) EXECUTE claim_rest({arguments})"
+        rows = conn.exec_driver_sql(explain).all()
+        assert ("Index Scan", "ix_inputs_queued") in _scans(rows[0][0][0]["Plan"], "inputs")
+
+
+def _sql_literal(value: Any) -> str:
+    """An EXECUTE argument (a utility statement takes no parameters): ints, texts, lists."""
+    if isinstance(value, list):
+        return "'{" + ",".join(map(str, value)) + "}'"
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+
+
+def _scans(node: dict[str, Any], table: str = "jobs") -> list[tuple[str, str]]:
+    """(node type, index) of every scan of ``table`` in a PostgreSQL plan."""
     found = []
-    if node.get("Relation Name") == "jobs":
+    if node.get("Relation Name") == table:
         found.append((node["Node Type"], node.get("Index Name", "")))
     for child in node.get("Plans", []):
-        found += _scans(child)
+        found += _scans(child, table)
     return found

@@ -28,6 +28,7 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -49,6 +50,16 @@ def any_of(dialect: str, key: ColumnElement[Any], name: str) -> ColumnElement[bo
     if dialect == "postgresql":
         return key == any_(bindparam(name, type_=ARRAY(BigInteger())))
     return key.in_(bindparam(name, expanding=True))
+
+
+def fixed(value: Any) -> Any:
+    """``value`` written into the text of a statement built once, not passed as a parameter.
+
+    PostgreSQL plans such a statement once for any parameters (``Store.write(plan_once=True)``)
+    and can then use a partial index only where the statement's text implies the index's
+    condition: ``status = 'QUEUED'`` does, ``status = $1`` does not (``$1`` could be anything).
+    """
+    return literal(value, literal_execute=True)
 
 
 def update_rows(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
 
 from jobline.domain.status import InputStatus, JobStatus
-from jobline.store.bulk import any_of
+from jobline.store.bulk import any_of, fixed
 from jobline.store.tables import inputs, jobs
 
 RUNNABLE = (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)
@@ -36,12 +36,14 @@ def fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int)
 
 
 # The claim's statements are built once (per database kind, and with or without a filter on
-# the worker's models) and run with parameters: building one costs more than running it.
+# the worker's models) and run with parameters: building one costs more than running it. The
+# statuses and counts that the partial indexes of waiting jobs and queued inputs name are
+# written into their text (``fixed``), so that PostgreSQL's plan made once uses those indexes.
 
 
 def _waiting(served: bool) -> list[ColumnElement[bool]]:
     """Jobs with queued inputs that may run (of the worker's ``models``, if ``served``)."""
-    waiting = [jobs.c.queued > 0, jobs.c.status.in_(RUNNABLE)]
+    waiting = [jobs.c.queued > fixed(0), jobs.c.status.in_([fixed(s) for s in RUNNABLE])]
     if served:
         waiting.append(jobs.c.model_identifier.in_(bindparam("models", expanding=True)))
     return waiting
@@ -51,7 +53,8 @@ def _queued(*where: ColumnElement[bool]) -> Select[Any]:
     """Queued inputs that no worker holds, in order, locked (skipping those being claimed)."""
     return (
         select(inputs.c.id, inputs.c.job_id)
-        .where(inputs.c.status == InputStatus.QUEUED.value, inputs.c.lease_owner.is_(None), *where)
+        .where(inputs.c.status == fixed(InputStatus.QUEUED.value), inputs.c.lease_owner.is_(None))
+        .where(*where)
         .order_by(inputs.c.id)
         .with_for_update(of=inputs, skip_locked=True)
     )
