@@ -8,6 +8,8 @@ wherever it has any other way, so a tiny test table shows the plan a large one w
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -272,16 +274,8 @@ def test_a_members_stats_over_a_window_read_only_the_user_index(
         user = user_store.get_user(conn, user_id=_members_by_jobs(conn)[-1][0])
         principal = Principal(user=user, key_prefix=None)
         query = parse_stats({"start": "2020-01-01", "group_by": group_by})
-        statements: list[tuple[str, Any]] = []
-
-        def seen(*args: Any) -> None:
-            statements.append((args[2], args[3]))
-
-        event.listen(conn, "before_cursor_execute", seen)
-        try:
+        with _statements(conn) as statements:
             figures = stats_store.stats(conn, query, principal)
-        finally:
-            event.remove(conn, "before_cursor_execute", seen)
         assert sum(group.jobs for group in figures.groups) > 0
         grouped = next(s for s in statements if "GROUP BY" in s[0])
         postgres = conn.dialect.name == "postgresql"
@@ -306,16 +300,8 @@ def test_a_batch_of_job_changes_reads_only_its_jobs(store: Store) -> None:
     with store.write() as conn:
         ids = list(conn.execute(select(jobs.c.id).order_by(jobs.c.id).limit(30)).scalars())
         changes = [{"id": job_id, "cpu_seconds": 1.5} for job_id in ids]
-        statements: list[tuple[str, Any]] = []
-
-        def seen(*args: Any) -> None:
-            statements.append((args[2], args[3]))
-
-        event.listen(conn, "before_cursor_execute", seen)
-        try:
+        with _statements(conn) as statements:
             update_rows(conn, jobs, changes, same={"updated_at": at})
-        finally:
-            event.remove(conn, "before_cursor_execute", seen)
         changed = conn.execute(select(jobs.c.cpu_seconds).where(jobs.c.id.in_(ids))).scalars()
         assert set(changed) == {1.5}
         if conn.dialect.name == "sqlite":
@@ -329,24 +315,16 @@ def test_a_batch_of_job_changes_reads_only_its_jobs(store: Store) -> None:
 def test_a_claim_planned_once_walks_the_index_of_queued_inputs(
     store: Store, make_user: MakeUser
 ) -> None:
-    """The queue's statements are planned once for any parameters (PostgreSQL) or use no
-    per-value knowledge (SQLite): the claim must still read the partial index of queued
-    inputs, not every input (it did, 60 ms a claim at 20,000 queued)."""
+    """The queue's statements are planned once for any parameters on PostgreSQL: the claim
+    must still read the partial index of queued inputs, not every input (it did, 60 ms a
+    claim at 20,000 queued). SQLite reads the same index."""
     user, _ = make_user("ann")
     caller = Principal(user=user, key_prefix=None)
     for _ in range(3):
         core_jobs.submit(store, caller, Submission("echo", {"a": {"input": b"x"}}))
-    statements: list[tuple[str, Any]] = []
-
-    def seen(*args: Any) -> None:
-        statements.append((args[2], args[3]))
-
     with store.write(plan_once=True) as conn:
-        event.listen(conn, "before_cursor_execute", seen)
-        try:
+        with _statements(conn) as statements:
             assert len(fair_pick(conn, None, 3)) == 3
-        finally:
-            event.remove(conn, "before_cursor_execute", seen)
         rest = next((s, p) for s, p in statements if "ORDER BY inputs.job_id, inputs.id" in s)
         if conn.dialect.name == "sqlite":
             plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + rest[0], rest[1]).all()
@@ -363,6 +341,21 @@ def test_a_claim_planned_once_walks_the_index_of_queued_inputs(
         explain = f"EXPLAIN (FORMAT JSON) EXECUTE claim_rest({arguments})"
         rows = conn.exec_driver_sql(explain).all()
         assert ("Index Scan", "ix_inputs_queued") in _scans(rows[0][0][0]["Plan"], "inputs")
+
+
+@contextmanager
+def _statements(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (text, parameters) that ``conn`` runs within the block."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(*args: Any) -> None:
+        statements.append((args[2], args[3]))
+
+    event.listen(conn, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(conn, "before_cursor_execute", seen)
 
 
 def _sql_literal(value: Any) -> str:

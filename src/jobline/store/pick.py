@@ -41,9 +41,14 @@ def fair_pick(conn: Connection, models_served: Sequence[str] | None, limit: int)
 # written into their text (``fixed``), so that PostgreSQL's plan made once uses those indexes.
 
 
+def runnable() -> ColumnElement[bool]:
+    """Jobs whose inputs may run, the statuses written into the statement's text."""
+    return jobs.c.status.in_([fixed(status) for status in RUNNABLE])
+
+
 def _waiting(served: bool) -> list[ColumnElement[bool]]:
     """Jobs with queued inputs that may run (of the worker's ``models``, if ``served``)."""
-    waiting = [jobs.c.queued > fixed(0), jobs.c.status.in_([fixed(s) for s in RUNNABLE])]
+    waiting = [jobs.c.queued > fixed(0), runnable()]
     if served:
         waiting.append(jobs.c.model_identifier.in_(bindparam("models", expanding=True)))
     return waiting

@@ -30,8 +30,9 @@ from jobline.domain.status import (
     derive_job_status,
     stopped_by,
 )
-from jobline.store.bulk import among, any_of, fixed, insert_rows, update_rows
+from jobline.store.bulk import among, any_of, insert_rows, update_rows
 from jobline.store.jobs import add_event, counters_of, now
+from jobline.store.pick import runnable
 from jobline.store.tables import events, inputs, job_results, jobs
 
 
@@ -299,9 +300,6 @@ def end_overdue(conn: Connection) -> int:
 def _overdue() -> Select[Any]:
     """The pending jobs whose deadline is before ``now``."""
     return select(jobs.c.id, jobs.c.deadline_at, jobs.c.submitted_at).where(
-        # Written into the text (``fixed``): the plan made once then uses ix_jobs_deadline.
-        jobs.c.status.in_(
-            [fixed(s) for s in (JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value)]
-        ),
+        runnable(),  # in the statement's text: the plan made once then uses ix_jobs_deadline
         jobs.c.deadline_at < bindparam("now", type_=jobs.c.deadline_at.type),
     )
